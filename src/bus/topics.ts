@@ -1,0 +1,19 @@
+/** CONTRACT section 4: topic names, all under KAFKA_TOPIC_PREFIX (default `mist.`). */
+export interface Topics {
+  raw: string;
+  events: string;
+  incidents: string;
+  dlq: string;
+}
+
+export function topicNames(prefix: string): Topics {
+  return { raw: `${prefix}raw`, events: `${prefix}events`, incidents: `${prefix}incidents`, dlq: `${prefix}dlq` };
+}
+
+/** Consumer groups, one per role, so every role sees every message. */
+export const GROUPS = {
+  normalizer: 'mistbridge-normalizer',
+  splunk: 'mistbridge-splunk',
+  metrics: 'mistbridge-metrics',
+  correlator: 'mistbridge-correlator',
+} as const;

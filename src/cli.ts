@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from './config/load';
+import { ROLES, type Role } from './config/variables';
+import { collectFiles, replay } from './replay/replay';
+import { run } from './runtime/run';
+import { createLogger } from './shared/logger';
+
+const USAGE = `usage:
+  mistbridge run [--roles ${ROLES.join(',')}]   run roles (default: all; env MISTBRIDGE_ROLES)
+  mistbridge replay <file|dir>... [--url URL]     post Mist webhook bodies, signed with MIST_WEBHOOK_SECRET
+  mistbridge topics                               create the Kafka topics (needs KAFKA_BROKERS)
+configuration: environment variables, see README.md`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const flag = (name: string): string | undefined => {
+    const index = rest.indexOf(name);
+    if (index < 0) return undefined;
+    const value = rest[index + 1];
+    rest.splice(index, 2);
+    return value;
+  };
+  switch (command) {
+    case 'run': {
+      const rolesFlag = flag('--roles');
+      const roles = rolesFlag?.split(',').map((r) => r.trim()).filter(Boolean);
+      const unknown = roles?.filter((r) => !(ROLES as readonly string[]).includes(r)) ?? [];
+      if (unknown.length > 0 || (roles && roles.length === 0)) throw new ConfigError([`--roles: must be a comma-separated subset of ${ROLES.join(',')}`]);
+      const config = loadConfig(process.env, roles ? { roles: roles as Role[] } : {});
+      const logger = createLogger(config.logLevel);
+      const runtime = await run(config, logger);
+      await new Promise<void>((resolve) => {
+        let signals = 0;
+        const onSignal = (signal: string): void => {
+          if (++signals > 1) process.exit(1);
+          logger.info('shutting down', { signal });
+          runtime.stop().then(resolve, (err: Error) => {
+            logger.error('shutdown failed', { error: err.message });
+            process.exit(1);
+          });
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+      return 0;
+    }
+    case 'replay': {
+      const config = loadConfig(process.env, { roles: [] });
+      const url = flag('--url') ?? `http://127.0.0.1:${config.http.port}/webhooks/mist`;
+      if (rest.length === 0) throw new ConfigError(['replay: name at least one file or directory']);
+      const failed = await replay(collectFiles(rest), { url, secret: config.auth.secrets[0] ?? null, token: config.auth.token });
+      return failed === 0 ? 0 : 1;
+    }
+    case 'topics': {
+      const config = loadConfig(process.env, { roles: [] });
+      if (!config.kafka) throw new ConfigError(['KAFKA_BROKERS: required by `mistbridge topics`']);
+      throw new Error('the Kafka bus is not built yet');
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`${err instanceof ConfigError ? err.message : err.stack ?? err.message}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

@@ -1,0 +1,52 @@
+import type { Role } from './variables';
+import type { RuleOverrides, Severity, TopicRoute } from './file-schema';
+
+/** The validated, frozen configuration every module receives. Built once by `loadConfig`. */
+export interface Config {
+  roles: Role[];
+  http: { port: number; adminPort: number | null; host: string; protectedMode: boolean };
+  auth: { secrets: string[]; token: string | null; allowUnsigned: boolean };
+  ingress: { maxBodyBytes: number; timeoutMs: number; maxBacklogBytes: number };
+  drainTimeoutMs: number;
+  kafka: KafkaConfig | null;
+  topicPrefix: string;
+  splunk: SplunkConfig | null;
+  normalizer: {
+    dedupeWindowMs: number;
+    severityMap: Record<string, Severity>;
+    severityOverrides: Record<string, Record<string, Severity>>;
+    routes: Record<string, TopicRoute>;
+  };
+  correlation: { securityQuietWindowMs: number; retentionMs: number; rules: RuleOverrides };
+  metrics: { labelLimit: number };
+  dataDir: string;
+  logLevel: string;
+}
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  ssl: { caFile: string | null; rejectUnauthorized: boolean } | null;
+  sasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | null;
+  idempotent: boolean;
+  partitions: number;
+  replicationFactor: number;
+  rawRetentionMs: number;
+}
+
+export interface SplunkConfig {
+  url: string;
+  token: string;
+  index: string | null;
+  ack: boolean;
+  tlsVerify: boolean;
+  caFile: string | null;
+  batchMaxEvents: number;
+  batchMaxBytes: number;
+  lingerMs: number;
+  gzip: boolean;
+  timeoutMs: number;
+  ackPollMs: number;
+  ackTimeoutMs: number;
+  retryMaxMs: number;
+}

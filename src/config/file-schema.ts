@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'informational'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+const severity = z.enum(SEVERITIES);
+
+/** Per-topic routing: `drop` discards the topic's events; `index`/`sourcetype` override the HEC envelope. */
+const route = z.strictObject({
+  drop: z.boolean().optional(),
+  index: z.string().min(1).optional(),
+  sourcetype: z.string().min(1).optional(),
+});
+export type TopicRoute = z.infer<typeof route>;
+
+const typeList = z.array(z.string().min(1));
+
+/** CONTRACT section 6: which event types open, resolve or annotate which incident kind. */
+const rules = z.strictObject({
+  device: z
+    .strictObject({ open: typeList.optional(), resolve: typeList.optional(), annotate: typeList.optional() })
+    .optional(),
+  marvis: z.strictObject({ groups: typeList.optional() }).optional(),
+  security: z.strictObject({ groups: typeList.optional() }).optional(),
+});
+export type RuleOverrides = z.infer<typeof rules>;
+
+/** The structured part of the YAML file (the variables are checked by variables.ts). */
+export const fileSchema = z.strictObject({
+  severity: z
+    .strictObject({
+      map: z.record(z.string().min(1), severity).optional(),
+      overrides: z.record(z.string().min(1), z.record(z.string().min(1), severity)).optional(),
+    })
+    .optional(),
+  topics: z.record(z.string().min(1), route).optional(),
+  correlation: rules.optional(),
+});
+export type FileSettings = z.infer<typeof fileSchema>;

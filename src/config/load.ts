@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { Config } from './config';
+import { fileSchema, type FileSettings } from './file-schema';
+import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/**
+ * Reads the environment (and the YAML file it names), checks everything, and either returns the
+ * frozen Config or throws one ConfigError naming every bad variable. Secrets never appear in
+ * messages: a problem names the variable and the rule, not the value.
+ */
+export function loadConfig(env: Record<string, string | undefined>, overrides: { roles?: Role[] } = {}): Config {
+  const problems: string[] = [];
+  const raw: Record<string, string> = {};
+  let file: FileSettings = {};
+
+  const configPath = env.MISTBRIDGE_CONFIG?.trim();
+  if (configPath) {
+    try {
+      const doc: unknown = parseYaml(readFileSync(configPath, 'utf8')) ?? {};
+      if (typeof doc !== 'object' || Array.isArray(doc) || doc === null) throw new Error('top level must be a mapping');
+      const structured: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(doc)) {
+        if (VARIABLE_NAMES.has(key)) {
+          if (value !== null && value !== undefined) raw[key] = String(value);
+        } else structured[key] = value;
+      }
+      const parsed = fileSchema.safeParse(structured);
+      if (parsed.success) file = parsed.data;
+      else for (const issue of parsed.error.issues) problems.push(`MISTBRIDGE_CONFIG ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+    } catch (err) {
+      problems.push(`MISTBRIDGE_CONFIG: cannot read ${configPath}: ${(err as Error).message}`);
+    }
+  }
+  for (const variable of VARIABLES) {
+    const value = env[variable.name];
+    if (value !== undefined && value !== '') raw[variable.name] = value;
+  }
+
+  const values: Record<string, unknown> = {};
+  for (const variable of VARIABLES) {
+    const input = raw[variable.name] ?? variable.default;
+    if (input === undefined) continue;
+    const result = variable.schema.safeParse(input);
+    if (result.success) values[variable.name] = result.data;
+    else {
+      const shown = variable.secret ? '' : ` (got ${JSON.stringify(input)})`;
+      problems.push(`${variable.name}: ${result.error.issues.map((i) => i.message).join(', ')}${shown}`);
+    }
+  }
+
+  const get = <T>(name: string): T | undefined => values[name] as T | undefined;
+  const roles = overrides.roles ?? get<Role[]>('MISTBRIDGE_ROLES') ?? [];
+
+  if (get('SPLUNK_HEC_URL') !== undefined && get('SPLUNK_HEC_TOKEN') === undefined)
+    problems.push('SPLUNK_HEC_TOKEN: required when SPLUNK_HEC_URL is set');
+  const sasl = get<string>('KAFKA_SASL_MECHANISM');
+  if (sasl && (get('KAFKA_SASL_USERNAME') === undefined || get('KAFKA_SASL_PASSWORD') === undefined))
+    problems.push('KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD: required when KAFKA_SASL_MECHANISM is set');
+  const adminPort = get<number>('ADMIN_PORT') ?? null;
+  if (adminPort !== null && adminPort === get<number>('PORT')) problems.push('ADMIN_PORT: must differ from PORT');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const secrets = [get<string>('MIST_WEBHOOK_SECRET'), get<string>('MIST_WEBHOOK_SECRET_PREVIOUS')].filter(
+    (s): s is string => s !== undefined,
+  );
+  const token = get<string>('MIST_WEBHOOK_TOKEN') ?? null;
+  const allowUnsigned = get<boolean>('MIST_ALLOW_UNSIGNED') ?? false;
+  const hostSetting = get<string>('HOST');
+  // CONTRACT section 2: an unauthenticated ingress never listens beyond loopback unless told to.
+  const protectedMode = roles.includes('ingress') && secrets.length === 0 && token === null && !allowUnsigned;
+  const host = protectedMode ? (hostSetting && LOOPBACK.test(hostSetting) ? hostSetting : '127.0.0.1') : (hostSetting ?? '0.0.0.0');
+
+  const brokers = get<string[]>('KAFKA_BROKERS');
+  const splunkUrl = get<string>('SPLUNK_HEC_URL');
+  const config: Config = {
+    roles,
+    http: { port: get<number>('PORT')!, adminPort, host, protectedMode },
+    auth: { secrets, token, allowUnsigned },
+    ingress: {
+      maxBodyBytes: get<number>('MAX_BODY_BYTES')!,
+      timeoutMs: get<number>('INGRESS_TIMEOUT_MS')!,
+      maxBacklogBytes: get<number>('INGRESS_MAX_BACKLOG_BYTES')!,
+    },
+    drainTimeoutMs: get<number>('DRAIN_TIMEOUT_MS')!,
+    kafka: brokers
+      ? {
+          brokers,
+          clientId: get<string>('KAFKA_CLIENT_ID')!,
+          ssl: get<boolean>('KAFKA_SSL')
+            ? { caFile: get<string>('KAFKA_SSL_CA_FILE') ?? null, rejectUnauthorized: get<boolean>('KAFKA_SSL_REJECT_UNAUTHORIZED')! }
+            : null,
+          sasl: sasl
+            ? {
+                mechanism: sasl as 'plain' | 'scram-sha-256' | 'scram-sha-512',
+                username: get<string>('KAFKA_SASL_USERNAME')!,
+                password: get<string>('KAFKA_SASL_PASSWORD')!,
+              }
+            : null,
+          idempotent: get<boolean>('KAFKA_IDEMPOTENT')!,
+          partitions: get<number>('KAFKA_PARTITIONS')!,
+          replicationFactor: get<number>('KAFKA_REPLICATION_FACTOR')!,
+          rawRetentionMs: get<number>('KAFKA_RAW_RETENTION_MS')!,
+        }
+      : null,
+    topicPrefix: get<string>('KAFKA_TOPIC_PREFIX')!,
+    splunk: splunkUrl
+      ? {
+          url: splunkUrl.replace(/\/+$/, ''),
+          token: get<string>('SPLUNK_HEC_TOKEN')!,
+          index: get<string>('SPLUNK_HEC_INDEX') ?? null,
+          ack: get<boolean>('SPLUNK_HEC_ACK')!,
+          tlsVerify: get<boolean>('SPLUNK_HEC_TLS_VERIFY')!,
+          caFile: get<string>('SPLUNK_HEC_CA_FILE') ?? null,
+          batchMaxEvents: get<number>('SPLUNK_HEC_BATCH_MAX_EVENTS')!,
+          batchMaxBytes: get<number>('SPLUNK_HEC_BATCH_MAX_BYTES')!,
+          lingerMs: get<number>('SPLUNK_HEC_LINGER_MS')!,
+          gzip: get<boolean>('SPLUNK_HEC_GZIP')!,
+          timeoutMs: get<number>('SPLUNK_HEC_TIMEOUT_MS')!,
+          ackPollMs: get<number>('SPLUNK_HEC_ACK_POLL_MS')!,
+          ackTimeoutMs: get<number>('SPLUNK_HEC_ACK_TIMEOUT_MS')!,
+          retryMaxMs: get<number>('SPLUNK_HEC_RETRY_MAX_MS')!,
+        }
+      : null,
+    normalizer: {
+      dedupeWindowMs: get<number>('DEDUPE_WINDOW_S')! * 1000,
+      severityMap: lowerKeys(file.severity?.map ?? {}),
+      severityOverrides: file.severity?.overrides ?? {},
+      routes: file.topics ?? {},
+    },
+    correlation: {
+      securityQuietWindowMs: get<number>('SECURITY_QUIET_WINDOW_S')! * 1000,
+      retentionMs: get<number>('INCIDENT_RETENTION_S')! * 1000,
+      rules: file.correlation ?? {},
+    },
+    metrics: { labelLimit: get<number>('METRICS_LABEL_LIMIT')! },
+    dataDir: get<string>('DATA_DIR')!,
+    logLevel: get<string>('LOG_LEVEL')!,
+  };
+  return deepFreeze(config);
+}
+
+function lowerKeys<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** What start-up logs about the configuration: everything but secrets. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    roles: config.roles,
+    http: config.http,
+    auth: { signature: config.auth.secrets.length > 0, token: config.auth.token !== null, allowUnsigned: config.auth.allowUnsigned },
+    bus: config.kafka ? { kind: 'kafka', brokers: config.kafka.brokers, prefix: config.topicPrefix } : { kind: 'embedded', dataDir: config.dataDir },
+    splunk: config.splunk ? { url: config.splunk.url, index: config.splunk.index, ack: config.splunk.ack } : 'off',
+  };
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable mistbridge reads (CONTRACT section 2 plus the documented extras).
+ * The same names are accepted as top-level keys of the YAML file `MISTBRIDGE_CONFIG`; the
+ * environment wins over the file. Nothing else in the code reads `process.env`.
+ */
+export interface Variable {
+  name: string;
+  schema: z.ZodType;
+  default?: string;
+  secret?: boolean;
+  doc: string;
+}
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
+const port = int(1, 65535);
+const text = z.string().trim().min(1, 'must not be empty');
+const url = text.refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), 'must be an http(s) URL');
+const list = text.transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+export const ROLES = ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator'] as const;
+export type Role = (typeof ROLES)[number];
+const roles = list.refine((v) => v.length > 0 && v.every((r) => (ROLES as readonly string[]).includes(r)), {
+  message: `must be a comma-separated subset of ${ROLES.join(',')}`,
+});
+const level = z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
+
+export const VARIABLES: readonly Variable[] = [
+  { name: 'MISTBRIDGE_ROLES', schema: roles, default: ROLES.join(','), doc: 'roles this process runs (same as `run --roles`)' },
+  { name: 'PORT', schema: port, default: '8080', doc: 'HTTP port: webhooks, health, metrics, incidents API' },
+  { name: 'ADMIN_PORT', schema: port, doc: 'when set, `/metrics`, `/readyz` and `/api/*` move to this port' },
+  { name: 'HOST', schema: text, doc: 'listen address (default 0.0.0.0, loopback in protected mode)' },
+  { name: 'MIST_WEBHOOK_SECRET', schema: text, secret: true, doc: 'HMAC secret configured on the Mist webhook' },
+  { name: 'MIST_WEBHOOK_SECRET_PREVIOUS', schema: text, secret: true, doc: 'previous secret, still accepted while rotating' },
+  { name: 'MIST_WEBHOOK_TOKEN', schema: text, secret: true, doc: 'token Mist sends as custom header `Authorization: Bearer <token>`' },
+  { name: 'MIST_ALLOW_UNSIGNED', schema: bool, default: 'false', doc: 'accept unauthenticated webhooks on a non-loopback address' },
+  { name: 'MAX_BODY_BYTES', schema: int(1024, 1024 ** 3), default: '5242880', doc: 'larger webhook bodies get 413' },
+  { name: 'INGRESS_TIMEOUT_MS', schema: int(1, 600000), default: '5000', doc: 'a webhook not durably written within this answers 503' },
+  { name: 'INGRESS_MAX_BACKLOG_BYTES', schema: int(1024, 2 ** 40), default: '268435456', doc: 'raw webhook bytes accepted but not yet fully processed; above it the ingress answers 503' },
+  { name: 'DRAIN_TIMEOUT_MS', schema: int(0, 600000), default: '10000', doc: 'graceful shutdown bound' },
+  { name: 'KAFKA_BROKERS', schema: list, doc: 'comma-separated bootstrap servers; unset = embedded bus' },
+  { name: 'KAFKA_TOPIC_PREFIX', schema: z.string().trim().regex(/^[A-Za-z0-9._-]*$/, 'may only hold letters, digits, . _ -'), default: 'mist.', doc: 'prefix of every topic name' },
+  { name: 'KAFKA_CLIENT_ID', schema: text, default: 'mistbridge', doc: 'Kafka client id' },
+  { name: 'KAFKA_SSL', schema: bool, default: 'false', doc: 'TLS to the brokers' },
+  { name: 'KAFKA_SSL_CA_FILE', schema: text, doc: 'CA bundle (PEM) for the brokers' },
+  { name: 'KAFKA_SSL_REJECT_UNAUTHORIZED', schema: bool, default: 'true', doc: 'verify the brokers\' certificates' },
+  { name: 'KAFKA_SASL_MECHANISM', schema: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), doc: 'SASL mechanism' },
+  { name: 'KAFKA_SASL_USERNAME', schema: text, doc: 'SASL user name' },
+  { name: 'KAFKA_SASL_PASSWORD', schema: text, secret: true, doc: 'SASL password' },
+  { name: 'KAFKA_IDEMPOTENT', schema: bool, default: 'true', doc: 'idempotent producer (turn off only for brokers that cannot do it)' },
+  { name: 'KAFKA_PARTITIONS', schema: int(1, 10000), default: '6', doc: '`mistbridge topics`: partitions per topic' },
+  { name: 'KAFKA_REPLICATION_FACTOR', schema: int(1, 10), default: '3', doc: '`mistbridge topics`: replication factor' },
+  { name: 'KAFKA_RAW_RETENTION_MS', schema: int(60000, 2 ** 52), default: String(7 * 86400000), doc: '`mistbridge topics`: retention of the raw topic' },
+  { name: 'SPLUNK_HEC_URL', schema: url, doc: 'e.g. https://splunk:8088; unset = Splunk sink off' },
+  { name: 'SPLUNK_HEC_TOKEN', schema: text, secret: true, doc: 'HEC token' },
+  { name: 'SPLUNK_HEC_INDEX', schema: text, doc: 'default index (unset = the token\'s default)' },
+  { name: 'SPLUNK_HEC_ACK', schema: bool, default: 'false', doc: 'indexer acknowledgement (channel GUID + ack polling)' },
+  { name: 'SPLUNK_HEC_TLS_VERIFY', schema: bool, default: 'true', doc: 'verify the HEC certificate' },
+  { name: 'SPLUNK_HEC_CA_FILE', schema: text, doc: 'CA bundle (PEM) for the HEC endpoint' },
+  { name: 'SPLUNK_HEC_BATCH_MAX_EVENTS', schema: int(1, 100000), default: '500', doc: 'events per HEC request at most' },
+  { name: 'SPLUNK_HEC_BATCH_MAX_BYTES', schema: int(1024, 1024 ** 3), default: '1000000', doc: 'uncompressed bytes per HEC request at most' },
+  { name: 'SPLUNK_HEC_LINGER_MS', schema: int(0, 60000), default: '1000', doc: 'how long a partial batch waits for more events' },
+  { name: 'SPLUNK_HEC_GZIP', schema: bool, default: 'true', doc: 'gzip request bodies' },
+  { name: 'SPLUNK_HEC_TIMEOUT_MS', schema: int(100, 600000), default: '30000', doc: 'one HEC request\'s timeout' },
+  { name: 'SPLUNK_HEC_ACK_POLL_MS', schema: int(10, 600000), default: '1000', doc: 'ack polling interval' },
+  { name: 'SPLUNK_HEC_ACK_TIMEOUT_MS', schema: int(1000, 3600000), default: '300000', doc: 'an unacknowledged request is re-sent after this' },
+  { name: 'SPLUNK_HEC_RETRY_MAX_MS', schema: int(10, 3600000), default: '30000', doc: 'backoff cap between retries' },
+  { name: 'DEDUPE_WINDOW_S', schema: int(0, 86400 * 7), default: '600', doc: 'events with an `event_id` seen within this window are dropped' },
+  { name: 'SECURITY_QUIET_WINDOW_S', schema: int(1, 86400 * 365), default: '86400', doc: 'a site\'s security incident resolves after this long without security alarms' },
+  { name: 'INCIDENT_RETENTION_S', schema: int(0, 86400 * 365), default: String(7 * 86400), doc: 'resolved incidents are forgotten (tombstoned) after this' },
+  { name: 'METRICS_LABEL_LIMIT', schema: int(0, 100000), default: '200', doc: 'distinct unknown `topic`/`type` label values before they are reported as `other`' },
+  { name: 'DATA_DIR', schema: text, default: './data', doc: 'where the embedded mode keeps what must survive a restart' },
+  { name: 'LOG_LEVEL', schema: level, default: 'info', doc: 'winston level; logs are JSON lines on stdout' },
+  { name: 'MISTBRIDGE_CONFIG', schema: text, doc: 'YAML file: the variables above plus severity, routing and correlation rules' },
+];
+
+export const VARIABLE_NAMES: ReadonlySet<string> = new Set(VARIABLES.map((v) => v.name));

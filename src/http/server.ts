@@ -1,0 +1,99 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express, type Request, type Response, type Router } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../shared/logger';
+import type { Readiness } from './readiness';
+
+export interface HttpDeps {
+  host: string;
+  port: number;
+  adminPort: number | null;
+  registry: Registry;
+  readiness: Readiness;
+  logger: Logger;
+  /** Present when this process runs the ingress role. */
+  webhook?: (req: Request, res: Response) => void;
+  /** Present when this process runs the correlator role. */
+  api?: Router;
+}
+
+export interface HttpServers {
+  port: number;
+  adminPort: number | null;
+  /** Stops accepting, lets in-flight requests finish within `timeoutMs`, then cuts what is left. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * PORT serves webhooks and /healthz; /readyz, /metrics and /api/* live on ADMIN_PORT when it is set,
+ * else on PORT too (CONTRACT sections 2 and 3).
+ */
+export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
+  const publicApp = baseApp();
+  if (deps.webhook) {
+    publicApp.post('/webhooks/mist', deps.webhook);
+    publicApp.all('/webhooks/mist', (_req, res) => {
+      res.set('allow', 'POST').status(405).json({ error: 'use POST' });
+    });
+  }
+  const adminApp = deps.adminPort !== null ? baseApp() : publicApp;
+  adminApp.get('/readyz', async (_req, res) => {
+    const report = await deps.readiness.report();
+    res.status(report.ready ? 200 : 503).json(report);
+  });
+  adminApp.get('/metrics', async (_req, res) => {
+    res.set('content-type', deps.registry.contentType).send(await deps.registry.metrics());
+  });
+  if (deps.api) adminApp.use('/api', deps.api);
+  for (const app of new Set([publicApp, adminApp])) {
+    app.use((_req: Request, res: Response) => {
+      res.status(404).json({ error: 'not found' });
+    });
+    app.use((err: Error, _req: Request, res: Response, _next: unknown) => {
+      deps.logger.error('request failed', { error: err.message });
+      if (!res.headersSent) res.status(500).json({ error: 'internal error' });
+    });
+  }
+
+  const servers = [await listen(publicApp, deps.host, deps.port)];
+  if (adminApp !== publicApp) servers.push(await listen(adminApp, deps.host, deps.adminPort!));
+  return {
+    port: (servers[0]!.address() as AddressInfo).port,
+    adminPort: servers[1] ? (servers[1].address() as AddressInfo).port : null,
+    close: (timeoutMs) => Promise.all(servers.map((s) => closeServer(s, timeoutMs))).then(() => undefined),
+  };
+
+  function baseApp(): Express {
+    const app = express();
+    app.disable('x-powered-by');
+    app.set('etag', false);
+    app.get('/healthz', (_req, res) => {
+      res.json({ status: 'ok' });
+    });
+    return app;
+  }
+}
+
+function listen(app: Express, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    // Slow clients may not hold sockets open: whole request within 30 s, headers within 10 s.
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 10_000;
+    server.keepAliveTimeout = 65_000;
+    server.once('listening', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,115 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Bus } from '../bus/bus';
+import { BusUnavailableError } from '../bus/bus';
+import type { Logger } from '../shared/logger';
+import type { Metrics } from '../shared/metrics';
+import { readEnvelope } from './envelope';
+import { verifyAuth, type AuthSettings } from './verify';
+
+export interface WebhookDeps {
+  bus: Bus;
+  rawTopic: string;
+  auth: AuthSettings;
+  maxBodyBytes: number;
+  timeoutMs: number;
+  metrics: NonNullable<Metrics['ingress']>;
+  logger: Logger;
+  now?: () => number;
+}
+
+type Outcome = 'accepted' | 'bad_signature' | 'malformed' | 'too_large' | 'unsupported_media_type' | 'unavailable';
+
+const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
+
+/**
+ * POST /webhooks/mist (CONTRACT section 3). Answers 200 only after the raw body is durable on the
+ * bus; every other outcome has its status, a JSON error and a counter. Plain node req/res, so the
+ * hot path carries no framework middleware.
+ */
+export function webhookHandler(deps: WebhookDeps) {
+  const now = deps.now ?? Date.now;
+  const reply = (res: ServerResponse, status: number, outcome: Outcome, body: object, headers: Record<string, string> = {}): void => {
+    deps.metrics.webhooks.inc({ outcome });
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > deps.maxBodyBytes) {
+      return reply(res, 413, 'too_large', { error: `body larger than ${deps.maxBodyBytes} bytes` }, { connection: 'close' });
+    }
+    const contentType = req.headers['content-type'] ?? '';
+    if (!JSON_TYPE.test(contentType)) {
+      return reply(res, 415, 'unsupported_media_type', { error: 'content-type must be application/json' });
+    }
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding !== 'identity') {
+      return reply(res, 415, 'unsupported_media_type', { error: `content-encoding ${encoding} is not supported; send identity` });
+    }
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
+      size += chunk.length;
+      if (size > deps.maxBodyBytes) {
+        tooLarge = true;
+        chunks.length = 0;
+        reply(res, 413, 'too_large', { error: `body larger than ${deps.maxBodyBytes} bytes` }, { connection: 'close' });
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => undefined);
+    req.on('end', () => {
+      if (tooLarge) return;
+      void accept(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+  };
+
+  async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const receivedAt = now();
+    const auth = verifyAuth(req.headers, body, deps.auth);
+    if (!auth.ok) {
+      deps.logger.warn('webhook rejected', { reason: auth.reason, remote: req.socket.remoteAddress });
+      return reply(res, 401, 'bad_signature', { error: auth.reason });
+    }
+    const envelope = readEnvelope(body);
+    if (!envelope.ok) return reply(res, 400, 'malformed', { error: envelope.error });
+
+    const writable = deps.bus.writable();
+    if (!writable.ok) {
+      return reply(res, 503, 'unavailable', { error: `not accepting webhooks: ${writable.reason}` }, { 'retry-after': String(writable.retryAfterS) });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        deps.bus.produce(
+          deps.rawTopic,
+          [
+            {
+              key: envelope.key,
+              value: body,
+              headers: { received_at: String(receivedAt), content_type: req.headers['content-type'] ?? '', auth: auth.method },
+            },
+          ],
+          { timeoutMs: deps.timeoutMs },
+        ),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new BusUnavailableError(`not durable within ${deps.timeoutMs} ms`)), deps.timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      const retryAfter = err instanceof BusUnavailableError ? err.retryAfterS : 5;
+      deps.logger.error('webhook not stored', { error: (err as Error).message, topic: envelope.topic });
+      return reply(res, 503, 'unavailable', { error: 'webhook could not be stored; retry later' }, { 'retry-after': String(retryAfter) });
+    } finally {
+      clearTimeout(timer);
+    }
+    reply(res, 200, 'accepted', { accepted: envelope.eventCount });
+  }
+}

@@ -1,0 +1,124 @@
+import { ALARM_DEFS, topicCategory, topicKey as catalogueKey } from './catalogue';
+import { eventId } from './event-id';
+import { flatten } from './flatten';
+import { identify } from './identity';
+import { describe } from './message';
+import type { MistEvent } from './mist-event';
+import { SEVERITY_IDS, mistSeverityOf, severityOf, type SeverityRules } from './severity';
+import { eventTime } from './timestamp';
+
+export type Normalized = { ok: true; event: MistEvent } | { ok: false; reason: string; error: string };
+
+const ALARM_GROUPS = new Set(['infrastructure', 'marvis', 'security']);
+const OPEN_STATES = new Set(['open', 'opened', 'active', 'in_progress']);
+const RESOLVED_STATES = new Set(['resolved', 'validated', 'fixed', 'closed', 'cleared']);
+
+/**
+ * Splits a raw webhook body into its events and normalizes each (pure: the clock comes in as
+ * `receivedAt`). A body that is not a Mist envelope fails as a whole; a bad event fails alone.
+ */
+export function normalizeWebhook(body: Buffer | string, receivedAt: number, rules: SeverityRules): { topic: string; results: Normalized[] } | { error: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch (err) {
+    return { error: `body is not JSON: ${(err as Error).message}` };
+  }
+  const envelopeError = envelopeProblem(parsed);
+  if (envelopeError) return { error: envelopeError };
+  const { topic, events } = parsed as { topic: string; events: unknown[] };
+  return { topic, results: events.map((event) => normalizeEvent(topic, event, receivedAt, rules)) };
+}
+
+/** Why a parsed body is not a Mist webhook envelope (CONTRACT section 3, 400), or null. */
+export function envelopeProblem(parsed: unknown): string | null {
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return 'body must be a JSON object';
+  const envelope = parsed as Record<string, unknown>;
+  if (typeof envelope.topic !== 'string' || envelope.topic.trim() === '') return 'body must have a string "topic"';
+  if (!Array.isArray(envelope.events)) return 'body must have an "events" array';
+  return null;
+}
+
+export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: number, rules: SeverityRules): Normalized {
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    return { ok: false, reason: 'event_not_object', error: `event must be a JSON object, got ${Array.isArray(input) ? 'array' : typeof input}` };
+  const event = input as Record<string, unknown>;
+  const topic = rawTopic.trim().toLowerCase();
+  const key = catalogueKey(topic);
+  const lifted = new Set<string>();
+  const take = <T>(field: string, value: T | null): T | null => {
+    if (value !== null) lifted.add(field);
+    return value;
+  };
+
+  const type =
+    take('type', typeof event.type === 'string' && event.type.trim() !== '' ? event.type : null) ??
+    (typeof event.type === 'number' ? String(event.type) : topic);
+  const mistSeverity = take('severity', typeof event.severity === 'string' ? event.severity : null) ?? mistSeverityOf(event);
+  const alarmDef = key === 'alarms' ? ALARM_DEFS[type.toLowerCase()] : undefined;
+  const severity = severityOf(topic, type, mistSeverity, alarmDef?.severity ?? null, rules);
+  const time = eventTime(event, key, receivedAt);
+  const identity = identify(event, key);
+  const reasons = reasonsOf(event, lifted);
+
+  return {
+    ok: true,
+    event: {
+      event_id: eventId(topic, event),
+      topic,
+      type,
+      category: key === 'alarms' ? alarmGroup(event, alarmDef?.group) : topicCategory(topic),
+      severity,
+      severity_id: SEVERITY_IDS[severity],
+      mist_severity: mistSeverity,
+      timestamp: time.ms,
+      time_source: time.source,
+      received_at: receivedAt,
+      org_id: take('org_id', stringOrNull(event.org_id)),
+      site_id: take('site_id', stringOrNull(event.site_id)),
+      site_name: take('site_name', stringOrNull(event.site_name)),
+      ...identity,
+      mist_id: take('id', stringOrNull(event.id)),
+      count: take('count', Number.isInteger(event.count) && Math.abs(event.count as number) <= 2 ** 31 - 1 ? (event.count as number) : null),
+      state: key === 'alarms' ? alarmState(event) : null,
+      reasons,
+      message: describe(key, topic, type, event, identity),
+      attributes: flatten(event, lifted),
+    },
+  };
+}
+
+function alarmGroup(event: Record<string, unknown>, catalogueGroup: string | undefined): string {
+  const group = typeof event.group === 'string' ? event.group.toLowerCase() : '';
+  if (ALARM_GROUPS.has(group)) return group;
+  return catalogueGroup ?? 'infrastructure';
+}
+
+/** Marvis state: `status`, then `details.status`, then `details.state` (CONTRACT section 5). */
+function alarmState(event: Record<string, unknown>): 'open' | 'resolved' | null {
+  const details = event.details && typeof event.details === 'object' ? (event.details as Record<string, unknown>) : {};
+  for (const value of [event.status, details.status, details.state]) {
+    if (typeof value !== 'string') continue;
+    const state = value.trim().toLowerCase();
+    if (OPEN_STATES.has(state)) return 'open';
+    if (RESOLVED_STATES.has(state)) return 'resolved';
+  }
+  return null;
+}
+
+function reasonsOf(event: Record<string, unknown>, lifted: Set<string>): string[] {
+  const reasons: string[] = [];
+  if (Array.isArray(event.reasons) && event.reasons.every((r) => typeof r === 'string')) {
+    reasons.push(...(event.reasons as string[]));
+    lifted.add('reasons');
+  }
+  if (typeof event.reason === 'string' && event.reason !== '') {
+    reasons.push(event.reason);
+    lifted.add('reason');
+  }
+  return reasons;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}

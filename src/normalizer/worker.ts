@@ -1,0 +1,91 @@
+import type { Bus, BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import { GROUPS, type Topics } from '../bus/topics';
+import type { Config } from '../config/config';
+import { deadLetter } from '../dlq/dead-letter';
+import { AvroCodec, SCHEMA_HEADER } from '../shared/avro';
+import { LabelLimiter } from '../shared/label-limiter';
+import type { Logger } from '../shared/logger';
+import type { Metrics } from '../shared/metrics';
+import { KNOWN_TOPICS, topicKey } from './catalogue';
+import { DedupeWindow } from './dedupe';
+import type { MistEvent } from './mist-event';
+import { normalizeWebhook } from './normalize';
+
+export interface NormalizerDeps {
+  bus: Bus;
+  topics: Topics;
+  config: Config;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+export const eventCodec = (): AvroCodec<MistEvent> => new AvroCodec<MistEvent>('mist-event.avsc');
+
+/**
+ * mist.raw → mist.events: splits and normalizes every webhook, drops duplicates within the window
+ * and topics routed to `drop`, dead-letters what cannot be normalized, and lets the bus commit
+ * the raw offsets only after all of it was produced.
+ */
+export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
+  const { config, metrics, topics } = deps;
+  const now = deps.now ?? Date.now;
+  const codec = eventCodec();
+  const window = new DedupeWindow(config.normalizer.dedupeWindowMs);
+  const rules = { map: config.normalizer.severityMap, overrides: config.normalizer.severityOverrides };
+  const routes = config.normalizer.routes;
+  const topicLabel = new LabelLimiter(KNOWN_TOPICS, config.metrics.labelLimit);
+
+  return deps.bus.consume({
+    group: GROUPS.normalizer,
+    topics: [topics.raw],
+    maxBatch: 200,
+    handler: async (batch, context) => {
+      const events: OutgoingMessage[] = [];
+      const dead: Array<{ message: OutgoingMessage; reason: string }> = [];
+      const written = new Set<string>();
+      const deadLetterOf = (reason: string, error: string, source: BusMessage, value?: Buffer): void => {
+        dead.push({ message: deadLetter('normalizer', reason, error, source, value), reason });
+      };
+
+      for (const message of batch) {
+        const receivedAt = Number(message.headers.received_at) || now();
+        const webhook = normalizeWebhook(message.value, receivedAt, rules);
+        if ('error' in webhook) {
+          deadLetterOf('invalid_envelope', webhook.error, message);
+          continue;
+        }
+        for (const [index, result] of webhook.results.entries()) {
+          if (!result.ok) {
+            deadLetterOf(result.reason, `event ${index}: ${result.error}`, message);
+            continue;
+          }
+          const event = result.event;
+          const route = routes[event.topic] ?? routes[topicKey(event.topic) ?? ''];
+          if (route?.drop) continue;
+          if (written.has(event.event_id) || window.has(event.event_id, now())) {
+            metrics.normalizer?.duplicates.inc({ topic: topicLabel.value(event.topic) });
+            continue;
+          }
+          let value: Buffer;
+          try {
+            value = codec.encode(event);
+          } catch (err) {
+            deadLetterOf('schema_invalid', `event ${index}: ${codec.problems(event).join(', ') || (err as Error).message}`, message);
+            continue;
+          }
+          written.add(event.event_id);
+          events.push({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } });
+        }
+      }
+
+      if (events.length > 0) await context.produce(topics.events, events);
+      if (dead.length > 0) {
+        await context.produce(topics.dlq, dead.map((d) => d.message));
+        for (const d of dead) metrics.dlq?.inc({ stage: 'normalizer', reason: d.reason });
+        deps.logger.warn('events dead-lettered', { stage: 'normalizer', count: dead.length, reasons: [...new Set(dead.map((d) => d.reason))] });
+      }
+      window.add(written, now());
+    },
+  });
+}

@@ -1,0 +1,120 @@
+import type { Bus, Consumer } from '../bus/bus';
+import { EmbeddedBus } from '../bus/embedded/embedded-bus';
+import { topicNames } from '../bus/topics';
+import type { Config } from '../config/config';
+import { describeConfig } from '../config/load';
+import { Readiness } from '../http/readiness';
+import { startHttp, type HttpServers } from '../http/server';
+import { webhookHandler } from '../ingress/webhook';
+import { startNormalizer } from '../normalizer/worker';
+import type { Logger } from '../shared/logger';
+import { createMetrics, type Metrics } from '../shared/metrics';
+import { startMetricsSink } from '../sinks/metrics/worker';
+import { startSplunkSink, type SplunkSinkHandle } from '../sinks/splunk-hec/worker';
+
+export interface Runtime {
+  config: Config;
+  bus: Bus;
+  metrics: Metrics;
+  http: HttpServers;
+  splunk: SplunkSinkHandle | null;
+  /** Graceful shutdown (CONTRACT section 1): stop accepting, drain, commit, within DRAIN_TIMEOUT_MS. */
+  stop(): Promise<void>;
+}
+
+export function createBus(config: Config, logger: Logger): Bus {
+  const topics = topicNames(config.topicPrefix);
+  if (config.kafka) throw new Error('KAFKA_BROKERS is set, but this build has no Kafka bus yet');
+  return new EmbeddedBus({ dataDir: config.dataDir, topics, maxBacklogBytes: config.ingress.maxBacklogBytes, logger });
+}
+
+/** Starts the configured roles: consumers first, then the bus (replaying what a crash left), then HTTP. */
+export async function run(config: Config, logger: Logger): Promise<Runtime> {
+  logger.info('starting mistbridge', describeConfig(config));
+  const topics = topicNames(config.topicPrefix);
+  const bus = createBus(config, logger);
+  const metrics = createMetrics(config.roles, bus);
+  const readiness = new Readiness();
+  const consumers: Consumer[] = [];
+  const deps = { bus, topics, config, metrics, logger };
+  const has = (role: string): boolean => config.roles.includes(role as never);
+
+  if (has('normalizer')) consumers.push(await startNormalizer({ ...deps, logger: logger.child({ role: 'normalizer' }) }));
+  let splunk: SplunkSinkHandle | null = null;
+  if (has('splunk')) {
+    if (config.splunk) {
+      splunk = await startSplunkSink({ ...deps, logger: logger.child({ role: 'splunk' }) });
+      const sink = splunk.sink;
+      readiness.add('splunk_sink', () => {
+        const status = sink.status();
+        return status.paused ? { ok: false, reason: status.reason ?? 'paused', paused: true, since: status.since } : { ok: true, paused: false };
+      }, { informational: true });
+    } else {
+      logger.info('Splunk sink off: set SPLUNK_HEC_URL and SPLUNK_HEC_TOKEN to deliver events to Splunk HEC');
+    }
+  }
+  if (has('metrics')) consumers.push(await startMetricsSink({ ...deps, logger: logger.child({ role: 'metrics' }) }));
+  if (splunk) consumers.push(splunk);
+  for (const consumer of consumers) readiness.add(consumer.group, () => (consumer.ready() ? { ok: true } : { ok: false, reason: 'not connected or not assigned' }));
+
+  await bus.start();
+
+  if (has('ingress')) {
+    readiness.add('ingress', () => {
+      const writable = bus.writable();
+      return writable.ok ? { ok: true } : { ok: false, reason: writable.reason };
+    });
+    if (config.http.protectedMode) {
+      logger.warn(
+        `protected mode: no MIST_WEBHOOK_SECRET, MIST_WEBHOOK_TOKEN or MIST_ALLOW_UNSIGNED=true, so the ingress listens on ${config.http.host} only; set one of them to accept webhooks from Mist`,
+      );
+    }
+  }
+  const webhook = has('ingress')
+    ? webhookHandler({
+        bus,
+        rawTopic: topics.raw,
+        auth: { secrets: config.auth.secrets, token: config.auth.token },
+        maxBodyBytes: config.ingress.maxBodyBytes,
+        timeoutMs: config.ingress.timeoutMs,
+        metrics: metrics.ingress!,
+        logger: logger.child({ role: 'ingress' }),
+      })
+    : undefined;
+  const http = await startHttp({
+    host: config.http.host,
+    port: config.http.port,
+    adminPort: config.http.adminPort,
+    registry: metrics.registry,
+    readiness,
+    logger,
+    webhook,
+  });
+  logger.info('mistbridge ready', { host: config.http.host, port: http.port, adminPort: http.adminPort, roles: config.roles });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    config,
+    bus,
+    metrics,
+    http,
+    splunk,
+    stop: () =>
+      (stopping ??= (async () => {
+        const deadline = Date.now() + config.drainTimeoutMs;
+        const remaining = (): number => Math.max(0, deadline - Date.now());
+        await http.close(Math.min(remaining(), 5000));
+        await withTimeout(Promise.all(consumers.map((c) => c.stop())), remaining());
+        await bus.close();
+        logger.info('mistbridge stopped');
+      })()),
+  };
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, expiry]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,123 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Role } from '../config/variables';
+
+/**
+ * Every metric mistbridge exports (CONTRACT section 7), declared here and nowhere else. A family is
+ * registered only in a process that runs the role owning it, so sums across pods never double count.
+ */
+export interface LagSource {
+  lag(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>>;
+}
+
+export function createMetrics(roles: readonly Role[], lagSource?: LagSource) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const has = (role: Role): boolean => roles.includes(role);
+  const registers = [registry];
+  const consumes = roles.some((r) => r !== 'ingress');
+
+  return {
+    registry,
+    ingress: has('ingress')
+      ? {
+          webhooks: new Counter({
+            name: 'mistbridge_webhooks_total',
+            help: 'Webhook requests by outcome.',
+            labelNames: ['outcome'] as const,
+            registers,
+          }),
+        }
+      : null,
+    normalizer: has('normalizer')
+      ? {
+          duplicates: new Counter({
+            name: 'mistbridge_events_duplicate_total',
+            help: 'Events dropped because their event_id was seen within the dedupe window.',
+            labelNames: ['topic'] as const,
+            registers,
+          }),
+        }
+      : null,
+    dlq: consumes
+      ? new Counter({
+          name: 'mistbridge_dlq_total',
+          help: 'Messages sent to the dead-letter queue by the stage that gave up on them.',
+          labelNames: ['stage', 'reason'] as const,
+          registers,
+        })
+      : null,
+    events: has('metrics')
+      ? {
+          total: new Counter({
+            name: 'mistbridge_events_total',
+            help: 'Normalized events by topic, type and severity.',
+            labelNames: ['topic', 'type', 'severity'] as const,
+            registers,
+          }),
+          delay: new Histogram({
+            name: 'mistbridge_event_delay_seconds',
+            help: 'Time from the event happening to the ingress accepting it.',
+            labelNames: ['topic'] as const,
+            buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+            registers,
+          }),
+          incidentsOpen: new Gauge({
+            name: 'mistbridge_incidents_open',
+            help: 'Open incidents by kind and severity.',
+            labelNames: ['kind', 'severity'] as const,
+            registers,
+          }),
+          incidentsTotal: new Counter({
+            name: 'mistbridge_incidents_total',
+            help: 'Incident transitions by kind.',
+            labelNames: ['kind', 'transition'] as const,
+            registers,
+          }),
+          deviceUp: new Gauge({
+            name: 'mistbridge_device_up',
+            help: 'Device state following its incidents in event-time order: 1 up, 0 down.',
+            labelNames: ['device_mac', 'device_type', 'site_id'] as const,
+            registers,
+          }),
+        }
+      : null,
+    hec: has('splunk')
+      ? {
+          events: new Counter({
+            name: 'mistbridge_hec_events_total',
+            help: 'Events sent to Splunk HEC by outcome.',
+            labelNames: ['outcome'] as const,
+            registers,
+          }),
+          duration: new Histogram({
+            name: 'mistbridge_hec_request_duration_seconds',
+            help: 'HEC request duration by HTTP status (or "error" when no response arrived).',
+            labelNames: ['status'] as const,
+            buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+            registers,
+          }),
+          paused: new Gauge({
+            name: 'mistbridge_hec_paused',
+            help: '1 while the HEC sink is paused because Splunk rejected its token.',
+            registers,
+          }),
+        }
+      : null,
+    consumerLag: consumes
+      ? new Gauge({
+          name: 'mistbridge_consumer_lag',
+          help: 'Messages behind the partition end, per consumer group.',
+          labelNames: ['group', 'topic', 'partition'] as const,
+          registers,
+          // Measured at scrape time, so the figure is never older than the scrape.
+          async collect() {
+            if (!lagSource) return;
+            this.reset();
+            for (const l of await lagSource.lag()) this.set({ group: l.group, topic: l.topic, partition: String(l.partition) }, l.lag);
+          },
+        })
+      : null,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,40 @@
+import type { TopicRoute } from '../../config/file-schema';
+import type { MistEvent } from '../../normalizer/mist-event';
+
+export interface EnvelopeSettings {
+  defaultIndex: string | null;
+  routes: Readonly<Record<string, TopicRoute>>;
+}
+
+/**
+ * CONTRACT section 5: the HEC envelope of a normalized event. `time` is epoch seconds with the
+ * milliseconds as fraction (never ms integers: Splunk would file them ~47,000 years ahead).
+ */
+export function eventEnvelope(event: MistEvent, settings: EnvelopeSettings): string {
+  const route = settings.routes[event.topic] ?? settings.routes[event.topic.replace(/_/g, '-')];
+  const envelope: Record<string, unknown> = {
+    time: event.timestamp / 1000,
+    host: event.device_name ?? event.device_mac ?? 'mist',
+    source: 'mistbridge',
+    sourcetype: route?.sourcetype ?? `juniper:mist:${event.topic}`,
+  };
+  const index = route?.index ?? settings.defaultIndex;
+  if (index) envelope.index = index;
+  envelope.event = event;
+  envelope.fields = nonNull({
+    event_id: event.event_id,
+    topic: event.topic,
+    type: event.type,
+    severity: event.severity,
+    org_id: event.org_id,
+    site_id: event.site_id,
+  });
+  return JSON.stringify(envelope);
+}
+
+/** Indexed fields must be flat strings; nulls are left out rather than sent as "null". */
+export function nonNull(fields: Record<string, string | null>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(fields)) if (value !== null) out[key] = value;
+  return out;
+}

@@ -1,0 +1,69 @@
+import type { Bus, BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
+import { GROUPS, type Topics } from '../../bus/topics';
+import type { Config } from '../../config/config';
+import { deadLetter } from '../../dlq/dead-letter';
+import { eventCodec } from '../../normalizer/worker';
+import { SCHEMA_HEADER } from '../../shared/avro';
+import type { Logger } from '../../shared/logger';
+import type { Metrics } from '../../shared/metrics';
+import { HecClient } from './client';
+import { eventEnvelope } from './encoder';
+import { HecSink } from './sink';
+
+export interface SplunkSinkDeps {
+  bus: Bus;
+  topics: Topics;
+  config: Config;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface SplunkSinkHandle extends Consumer {
+  sink: HecSink;
+}
+
+/** mist.events → Splunk HEC; offsets are committed only after HEC accepted (or the DLQ holds) every event. */
+export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkHandle> {
+  const splunk = deps.config.splunk!;
+  const client = new HecClient(splunk);
+  const sink = new HecSink(splunk, client, deps.metrics.hec!, deps.logger);
+  const codec = eventCodec();
+  const settings = { defaultIndex: splunk.index, routes: deps.config.normalizer.routes };
+
+  const consumer = await deps.bus.consume({
+    group: GROUPS.splunk,
+    topics: [deps.topics.events],
+    maxBatch: splunk.batchMaxEvents,
+    lingerMs: splunk.lingerMs,
+    handler: async (batch, context) => {
+      const envelopes: string[] = [];
+      const sources: BusMessage[] = [];
+      const dead: Array<{ message: OutgoingMessage; reason: string }> = [];
+      for (const message of batch) {
+        try {
+          envelopes.push(eventEnvelope(codec.decode(message.value, message.headers[SCHEMA_HEADER]), settings));
+          sources.push(message);
+        } catch (err) {
+          dead.push({ message: deadLetter('splunk', 'schema_mismatch', (err as Error).message, message), reason: 'schema_mismatch' });
+        }
+      }
+      const rejected = envelopes.length > 0 ? await sink.deliver(envelopes, context.signal) : [];
+      for (const r of rejected) dead.push({ message: deadLetter('splunk', r.reason, r.error, sources[r.index]!), reason: r.reason });
+      if (dead.length > 0) {
+        await context.produce(deps.topics.dlq, dead.map((d) => d.message));
+        for (const d of dead) deps.metrics.dlq?.inc({ stage: 'splunk', reason: d.reason });
+        deps.logger.warn('events dead-lettered', { stage: 'splunk', count: dead.length, errors: [...new Set(rejected.map((r) => r.error))].slice(0, 5) });
+      }
+    },
+  });
+
+  return {
+    group: consumer.group,
+    ready: () => consumer.ready(),
+    sink,
+    async stop() {
+      await consumer.stop();
+      client.close();
+    },
+  };
+}
