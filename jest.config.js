@@ -2,7 +2,9 @@
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
+  rootDir: '.',
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
   testTimeout: 60000,
+  globalSetup: '<rootDir>/test/global-setup.js',
 };

@@ -67,7 +67,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
   if (sasl && (get('KAFKA_SASL_USERNAME') === undefined || get('KAFKA_SASL_PASSWORD') === undefined))
     problems.push('KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD: required when KAFKA_SASL_MECHANISM is set');
   const adminPort = get<number>('ADMIN_PORT') ?? null;
-  if (adminPort !== null && adminPort === get<number>('PORT')) problems.push('ADMIN_PORT: must differ from PORT');
+  if (adminPort !== null && adminPort !== 0 && adminPort === get<number>('PORT')) problems.push('ADMIN_PORT: must differ from PORT');
 
   if (problems.length > 0) throw new ConfigError(problems);
 

@@ -26,7 +26,7 @@ const int = (min: number, max: number) =>
     .regex(/^-?\d+$/, 'must be an integer')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
-const port = int(1, 65535);
+const port = int(0, 65535); // 0 = any free port (tests, benchmarks)
 const text = z.string().trim().min(1, 'must not be empty');
 const url = text.refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), 'must be an http(s) URL');
 const list = text.transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));

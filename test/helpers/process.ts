@@ -1,0 +1,45 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
+
+export interface MistbridgeProcess {
+  child: ChildProcess;
+  port: number;
+  adminPort: number | null;
+  url: string;
+  logs: Array<Record<string, unknown>>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Runs the built CLI (`node dist/cli.js run`) as its own OS process and waits for its ready line. */
+export function startProcess(env: Record<string, string>, args: string[] = ['run']): Promise<MistbridgeProcess> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mistbridge did not start: ${stderr}`)), 20000);
+    void exited.then((code) => reject(new Error(`mistbridge exited with ${code}: ${stderr}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry.message === 'mistbridge ready') {
+        clearTimeout(timer);
+        const port = entry.port as number;
+        resolve({ child, port, adminPort: (entry.adminPort as number | null) ?? null, url: `http://127.0.0.1:${port}`, logs, exited });
+      }
+    });
+  });
+}

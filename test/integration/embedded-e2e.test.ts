@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { normalizeWebhook } from '../../src/normalizer/normalize';
+import { eventually, sample, sampleFiles } from '../helpers/fixtures';
+import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
+import { postWebhook, startPipeline } from '../helpers/pipeline';
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+type ReadyBody = { ready: boolean; checks: Record<string, { ok: boolean; paused?: boolean; reason?: string }> };
+
+/** The event_ids a correct pipeline must deliver for these sample bodies. */
+function expectedIds(files: string[]): Set<string> {
+  const ids = new Set<string>();
+  for (const file of files) {
+    const result = normalizeWebhook(sample(file), 0, { map: {}, overrides: {} });
+    if ('error' in result) throw new Error(result.error);
+    for (const r of result.results) if (r.ok) ids.add(r.event.event_id);
+  }
+  return ids;
+}
+
+function hecEnv(hec: FakeHec, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SPLUNK_HEC_URL: hec.url,
+    SPLUNK_HEC_TOKEN: hec.token,
+    SPLUNK_HEC_LINGER_MS: '20',
+    SPLUNK_HEC_RETRY_MAX_MS: '200',
+    ...extra,
+  };
+}
+
+async function counter(pipeline: Pipeline, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = await pipeline.metrics.registry.getSingleMetric(name)!.get();
+  return metric.values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((sum, v) => sum + v.value, 0);
+}
+
+describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
+  let hec: FakeHec;
+  let pipeline: Pipeline | null = null;
+  beforeEach(async () => {
+    hec = await new FakeHec().start();
+  });
+  afterEach(async () => {
+    await pipeline?.stop();
+    pipeline = null;
+    await hec.stop();
+  });
+
+  it('delivers every sample event exactly as the contract envelope', async () => {
+    pipeline = await startPipeline(hecEnv(hec, { SPLUNK_HEC_INDEX: 'mist' }));
+    const files = sampleFiles();
+    for (const file of files) expect((await postWebhook(pipeline.url, sample(file))).status).toBe(200);
+    const expected = expectedIds(files);
+    await eventually(() => hec.indexed.length >= expected.size, `${expected.size} events at HEC`);
+    expect(new Set(hec.eventIds())).toEqual(expected);
+    expect(hec.indexed).toHaveLength(expected.size);
+    expect(hec.requests.every((r) => r.gzip)).toBe(true);
+
+    const down = hec.indexed.find((e) => e.event.type === 'device_down')!;
+    expect(down).toMatchObject({
+      time: 1629753888,
+      host: 'Vendor_AP2',
+      source: 'mistbridge',
+      sourcetype: 'juniper:mist:alarms',
+      index: 'mist',
+      fields: { topic: 'alarms', type: 'device_down', severity: 'medium', org_id: '09dac91f-6e73-4100-89f7-698e0fafbb1b' },
+    });
+    expect(down.event).toMatchObject({ device_mac: 'd420b02000fa', mist_severity: 'warn', state: null, timestamp: 1629753888000 });
+    expect(await counter(pipeline, 'mistbridge_hec_events_total', { outcome: 'delivered' })).toBe(expected.size);
+    expect(await counter(pipeline, 'mistbridge_events_total', {})).toBe(expected.size);
+  });
+
+  it('drops duplicate deliveries (org and site webhooks) and counts them', async () => {
+    pipeline = await startPipeline(hecEnv(hec));
+    const body = sample('alarms__device-down-alarmdef.json');
+    await postWebhook(pipeline.url, body);
+    await postWebhook(pipeline.url, body);
+    await eventually(async () => (await counter(pipeline!, 'mistbridge_events_duplicate_total', { topic: 'alarms' })) === 1, 'duplicate counted');
+    await eventually(() => hec.indexed.length === 1, 'one event at HEC');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(hec.indexed).toHaveLength(1);
+  });
+
+  it('loses nothing through a HEC outage and counts the retries', async () => {
+    hec.down = HEC_REPLIES.busy;
+    pipeline = await startPipeline(hecEnv(hec));
+    const files = sampleFiles().slice(0, 20);
+    for (const file of files) expect((await postWebhook(pipeline.url, sample(file))).status).toBe(200);
+    await eventually(() => hec.requests.filter((r) => r.status === 503).length >= 3, 'three refused requests');
+    expect(hec.indexed).toHaveLength(0);
+    hec.down = null;
+    const expected = expectedIds(files);
+    await eventually(() => new Set(hec.eventIds()).size === expected.size, 'every event after the outage');
+    expect(new Set(hec.eventIds())).toEqual(expected);
+    expect(await counter(pipeline, 'mistbridge_hec_events_total', { outcome: 'retried' })).toBeGreaterThan(0);
+  });
+
+  it('splits at invalid-event-number: the bad event goes to the DLQ with the HEC code, the rest is delivered', async () => {
+    pipeline = await startPipeline(hecEnv(hec, { SPLUNK_HEC_LINGER_MS: '300' }));
+    hec.script.push(HEC_REPLIES.invalidFormat(1));
+    await postWebhook(pipeline.url, sample('device-events__ap-restart-sequence-real.json'));
+    await eventually(() => hec.indexed.length === 2, 'two events indexed');
+    const dlq = await readDlq(pipeline.dataDir, 1);
+    expect(dlq[0]).toMatchObject({ stage: 'splunk', reason: 'hec_rejected', topic: 'mist.events', partition: 0 });
+    expect(dlq[0]!.error).toMatch(/HEC code 6: Invalid data format/);
+    expect(hec.indexed.map((e) => e.event.type)).toEqual(['AP_RECONFIGURED', 'AP_CONNECTED']);
+    expect(await counter(pipeline, 'mistbridge_dlq_total', { stage: 'splunk', reason: 'hec_rejected' })).toBe(1);
+  });
+
+  it('pauses without dropping while the token is refused, says so in /readyz and metrics, resumes when fixed', async () => {
+    hec.down = HEC_REPLIES.invalidToken;
+    pipeline = await startPipeline(hecEnv(hec));
+    await postWebhook(pipeline.url, sample('alarms__switch-down-alarmdef.json'));
+    const readyz = async (): Promise<{ status: number; body: ReadyBody }> => {
+      const response = await fetch(`${pipeline!.url}/readyz`);
+      return { status: response.status, body: (await response.json()) as ReadyBody };
+    };
+    await eventually(async () => (await readyz()).body.checks.splunk_sink?.paused === true, 'paused sink');
+    const ready = await readyz();
+    expect(ready.status).toBe(200); // a paused sink never makes the ingress unready
+    expect(ready.body.checks.splunk_sink!.reason).toMatch(/Invalid token/);
+    expect(await counter(pipeline, 'mistbridge_hec_paused', {})).toBe(1);
+    expect(await counter(pipeline, 'mistbridge_dlq_total', {})).toBe(0);
+    hec.down = null;
+    await eventually(() => hec.indexed.length === 1, 'event delivered after the token was fixed');
+    expect(await counter(pipeline, 'mistbridge_hec_paused', {})).toBe(0);
+  });
+
+  it('with indexer acknowledgement, commits only what Splunk confirmed', async () => {
+    hec.holdAcks = true;
+    pipeline = await startPipeline(hecEnv(hec, { SPLUNK_HEC_ACK: 'true', SPLUNK_HEC_ACK_POLL_MS: '50' }));
+    await postWebhook(pipeline.url, sample('alarms__device-down-alarmdef.json'));
+    await eventually(() => hec.requests.length === 1, 'event sent');
+    expect(hec.requests[0]!.channel).toMatch(/^[0-9a-f-]{36}$/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await counter(pipeline, 'mistbridge_hec_events_total', { outcome: 'delivered' })).toBe(0);
+    const lag = await pipeline.bus.lag();
+    expect(lag.find((l) => l.group === 'mistbridge-splunk')!.lag).toBe(1);
+    hec.releaseAcks();
+    await eventually(async () => (await counter(pipeline!, 'mistbridge_hec_events_total', { outcome: 'delivered' })) === 1, 'ack confirmed');
+    await eventually(async () => (await pipeline!.bus.lag()).find((l) => l.group === 'mistbridge-splunk')!.lag === 0, 'offset committed');
+  });
+
+  it('replays webhooks accepted before a graceful stop that HEC had not taken', async () => {
+    hec.down = HEC_REPLIES.busy;
+    pipeline = await startPipeline(hecEnv(hec));
+    const dataDir = pipeline.dataDir;
+    const files = sampleFiles().slice(20, 30);
+    for (const file of files) expect((await postWebhook(pipeline.url, sample(file))).status).toBe(200);
+    await pipeline.stop();
+    pipeline = null;
+    hec.down = null;
+    pipeline = await startPipeline(hecEnv(hec, { DATA_DIR: dataDir }));
+    const expected = expectedIds(files);
+    await eventually(() => new Set(hec.eventIds()).size === expected.size, 'every event after the restart');
+    expect(new Set(hec.eventIds())).toEqual(expected);
+  });
+});
+
+async function readDlq(dataDir: string, count: number): Promise<Array<Record<string, unknown> & { error: string }>> {
+  const path = join(dataDir, 'dlq.ndjson');
+  await eventually(() => {
+    try {
+      return readFileSync(path, 'utf8').trim().split('\n').length >= count;
+    } catch {
+      return false;
+    }
+  }, 'dead letters');
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown> & { error: string });
+}

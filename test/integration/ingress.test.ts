@@ -1,0 +1,152 @@
+import request from 'supertest';
+import { sign } from '../../src/ingress/verify';
+import { SECRET, startPipeline } from '../helpers/pipeline';
+import { sample } from '../helpers/fixtures';
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+
+const body = sample('alarms__device-restarted-alarmdef.json');
+const signed = (payload: Buffer | string, secret = SECRET) => ({ 'content-type': 'application/json', 'x-mist-signature-v2': sign(payload, secret) });
+
+async function webhookCount(pipeline: Pipeline, outcome: string): Promise<number> {
+  const metric = await pipeline.metrics.registry.getSingleMetric('mistbridge_webhooks_total')!.get();
+  return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+}
+
+describe('POST /webhooks/mist (CONTRACT section 3)', () => {
+  let pipeline: Pipeline;
+  beforeAll(async () => {
+    pipeline = await startPipeline({ MAX_BODY_BYTES: '4096', MISTBRIDGE_ROLES: 'ingress,normalizer,metrics' });
+  });
+  afterAll(() => pipeline.stop());
+
+  it('200 {"accepted": N} for a signed body', async () => {
+    const res = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ accepted: 1 });
+    expect(await webhookCount(pipeline, 'accepted')).toBeGreaterThan(0);
+  });
+
+  it('counts N as the number of events in the body', async () => {
+    const three = sample('device-events__ap-restart-sequence-real.json');
+    const res = await request(pipeline.url).post('/webhooks/mist').set(signed(three)).send(three.toString());
+    expect(res.body).toEqual({ accepted: 3 });
+  });
+
+  it('accepts the SHA-1 header alone and header names in any case', async () => {
+    const v1 = await request(pipeline.url)
+      .post('/webhooks/mist')
+      .set({ 'Content-Type': 'application/json', 'X-Mist-Signature': sign(body, SECRET, 'sha1') })
+      .send(body.toString());
+    expect(v1.status).toBe(200);
+    const upper = await request(pipeline.url)
+      .post('/webhooks/mist')
+      .set({ 'CONTENT-TYPE': 'application/json; charset=utf-8', 'X-MIST-SIGNATURE-V2': sign(body, SECRET) })
+      .send(body.toString());
+    expect(upper.status).toBe(200);
+  });
+
+  it.each([
+    ['no signature', { 'content-type': 'application/json' }],
+    ['wrong secret', signed(body, 'not-the-secret')],
+    ['signature of the re-serialised body', signed(JSON.stringify(JSON.parse(body.toString())))],
+    ['v2 wrong even with a right v1', { ...signed(body, 'nope'), 'x-mist-signature': sign(body, SECRET, 'sha1') }],
+  ])('401 for %s', async (_label, headers) => {
+    const before = await webhookCount(pipeline, 'bad_signature');
+    const res = await request(pipeline.url).post('/webhooks/mist').set(headers).send(body.toString());
+    expect(res.status).toBe(401);
+    expect(res.body.error).toEqual(expect.any(String));
+    expect(JSON.stringify(res.body)).not.toContain(SECRET);
+    expect(await webhookCount(pipeline, 'bad_signature')).toBe(before + 1);
+  });
+
+  it.each([
+    ['not JSON', '{"topic": "alarms", "events": [', /not valid JSON/],
+    ['not an object', '[1,2]', /JSON object/],
+    ['no topic', '{"events": []}', /topic/],
+    ['topic not a string', '{"topic": 5, "events": []}', /topic/],
+    ['events not an array', '{"topic": "alarms", "events": {}}', /events/],
+  ])('400 when the body is %s', async (_label, payload, message) => {
+    const res = await request(pipeline.url).post('/webhooks/mist').set(signed(payload)).send(payload);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(message);
+  });
+
+  it('413 above MAX_BODY_BYTES, declared or streamed', async () => {
+    const big = JSON.stringify({ topic: 'alarms', events: [{ pad: 'x'.repeat(5000) }] });
+    const res = await request(pipeline.url).post('/webhooks/mist').set(signed(big)).send(big);
+    expect(res.status).toBe(413);
+    expect(await webhookCount(pipeline, 'too_large')).toBeGreaterThan(0);
+  });
+
+  it('415 when the content type is not JSON', async () => {
+    const res = await request(pipeline.url).post('/webhooks/mist').set({ ...signed(body), 'content-type': 'text/plain' }).send(body.toString());
+    expect(res.status).toBe(415);
+    const encoded = await request(pipeline.url).post('/webhooks/mist').set({ ...signed(body), 'content-encoding': 'br' }).send(body.toString());
+    expect(encoded.status).toBe(415);
+  });
+
+  it('405 for other methods, 404 for other paths', async () => {
+    expect((await request(pipeline.url).get('/webhooks/mist')).status).toBe(405);
+    expect((await request(pipeline.url).post('/webhooks/other').set(signed(body)).send(body.toString())).status).toBe(404);
+  });
+
+  it('serves /healthz, /readyz and /metrics on the same port without ADMIN_PORT', async () => {
+    expect((await request(pipeline.url).get('/healthz')).status).toBe(200);
+    const ready = await request(pipeline.url).get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.ready).toBe(true);
+    const metrics = await request(pipeline.url).get('/metrics');
+    expect(metrics.text).toContain('mistbridge_webhooks_total{outcome="accepted"}');
+  });
+});
+
+describe('503 with Retry-After when the bus cannot take the webhook', () => {
+  it('answers 503 once the backlog is over its bound', async () => {
+    // No consumer of the raw topic: nothing is ever processed, so the backlog only grows.
+    const pipeline = await startPipeline({ MISTBRIDGE_ROLES: 'ingress', INGRESS_MAX_BACKLOG_BYTES: '1024' });
+    try {
+      const first = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
+      const second = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
+      expect([first.status, second.status]).toEqual([200, 200]);
+      const third = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
+      expect(third.status).toBe(503);
+      expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
+      expect(third.body.error).toMatch(/backlog/);
+      const ready = await request(pipeline.url).get('/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body.checks.ingress.reason).toMatch(/backlog/);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it('answers 503 when the journal cannot be written', async () => {
+    const pipeline = await startPipeline({ MISTBRIDGE_ROLES: 'ingress' });
+    try {
+      // Simulates a failing disk: the journal's descriptor is closed under it.
+      await (pipeline.bus as unknown as { close(): Promise<void> }).close();
+      const res = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBeDefined();
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
+
+describe('ADMIN_PORT and protected mode', () => {
+  it('moves /metrics and /readyz off the webhook port', async () => {
+    const pipeline = await startPipeline({ ADMIN_PORT: '0', MISTBRIDGE_ROLES: 'ingress' });
+    try {
+      expect((await request(pipeline.url).get('/metrics')).status).toBe(404);
+      expect((await request(pipeline.url).get('/healthz')).status).toBe(200);
+      const admin = `http://127.0.0.1:${pipeline.http.adminPort}`;
+      expect((await request(admin).get('/metrics')).status).toBe(200);
+      expect((await request(admin).get('/readyz')).status).toBe(200);
+      expect((await request(admin).post('/webhooks/mist').set(signed(body)).send(body.toString())).status).toBe(404);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});

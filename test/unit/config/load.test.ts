@@ -1,0 +1,111 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, describeConfig, loadConfig } from '../../../src/config/load';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('loadConfig (CONTRACT section 2)', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({ MIST_WEBHOOK_SECRET: 's' });
+    expect(config.http).toEqual({ port: 8080, adminPort: null, host: '0.0.0.0', protectedMode: false });
+    expect(config.ingress.maxBodyBytes).toBe(5242880);
+    expect(config.ingress.timeoutMs).toBe(5000);
+    expect(config.drainTimeoutMs).toBe(10000);
+    expect(config.topicPrefix).toBe('mist.');
+    expect(config.kafka).toBeNull();
+    expect(config.splunk).toBeNull();
+    expect(config.correlation.securityQuietWindowMs).toBe(86400_000);
+    expect(config.normalizer.dedupeWindowMs).toBe(600_000);
+    expect(config.dataDir).toBe('./data');
+    expect(config.roles).toEqual(['ingress', 'normalizer', 'splunk', 'metrics', 'correlator']);
+    expect(Object.isFrozen(config.http)).toBe(true);
+  });
+
+  it('names every bad variable in one error, without secret values', () => {
+    const found = problems({
+      PORT: 'eighty',
+      MAX_BODY_BYTES: '-1',
+      SPLUNK_HEC_URL: 'ftp://x',
+      SPLUNK_HEC_ACK: 'maybe',
+      LOG_LEVEL: 'loud',
+      MISTBRIDGE_ROLES: 'ingress,printer',
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_PASSWORD: '',
+    });
+    const named = found.map((p) => p.split(':')[0]);
+    expect(named).toEqual(
+      expect.arrayContaining(['PORT', 'MAX_BODY_BYTES', 'SPLUNK_HEC_URL', 'SPLUNK_HEC_ACK', 'LOG_LEVEL', 'MISTBRIDGE_ROLES', 'KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD']),
+    );
+    expect(() => loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud' })).toThrow(/PORT: .*LOG_LEVEL: /);
+  });
+
+  it('never echoes a secret in its messages', () => {
+    const secretToken = 'zz-very-secret-token-zz';
+    const found = problems({ SPLUNK_HEC_URL: 'https://splunk:8088', SPLUNK_HEC_TOKEN: ' ', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: secretToken, PORT: '-1' });
+    expect(found.join(' ')).not.toContain(secretToken);
+    expect(JSON.stringify(describeConfig(loadConfig({ MIST_WEBHOOK_SECRET: secretToken, SPLUNK_HEC_URL: 'https://s:8088', SPLUNK_HEC_TOKEN: secretToken })))).not.toContain(secretToken);
+  });
+
+  it('requires the HEC token once a HEC URL is set', () => {
+    expect(problems({ SPLUNK_HEC_URL: 'https://splunk:8088' })).toEqual(['SPLUNK_HEC_TOKEN: required when SPLUNK_HEC_URL is set']);
+  });
+
+  describe('protected mode', () => {
+    it('keeps an unauthenticated ingress on loopback', () => {
+      const config = loadConfig({ HOST: '0.0.0.0' });
+      expect(config.http).toMatchObject({ host: '127.0.0.1', protectedMode: true });
+    });
+    it('respects a loopback HOST', () => {
+      expect(loadConfig({ HOST: '::1' }).http.host).toBe('::1');
+    });
+    it.each([{ MIST_WEBHOOK_SECRET: 's' }, { MIST_WEBHOOK_TOKEN: 't' }, { MIST_ALLOW_UNSIGNED: 'true' }])('ends with %o', (env) => {
+      expect(loadConfig(env).http).toMatchObject({ host: '0.0.0.0', protectedMode: false });
+    });
+    it('does not apply to processes without the ingress role', () => {
+      expect(loadConfig({ MISTBRIDGE_ROLES: 'normalizer,splunk' }).http).toMatchObject({ host: '0.0.0.0', protectedMode: false });
+    });
+  });
+
+  it('reads the YAML file, with the environment winning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-config-'));
+    const file = join(dir, 'mistbridge.yaml');
+    writeFileSync(
+      file,
+      [
+        'PORT: 9000',
+        'LOG_LEVEL: debug',
+        'severity:',
+        '  map: { WARN: high }',
+        '  overrides:',
+        '    alarms: { rogue_ap: low }',
+        'topics:',
+        '  client-sessions: { drop: true }',
+        '  alarms: { index: netops, sourcetype: "mist:alarm" }',
+      ].join('\n'),
+    );
+    const config = loadConfig({ MISTBRIDGE_CONFIG: file, LOG_LEVEL: 'warn', MIST_WEBHOOK_TOKEN: 't' });
+    expect(config.http.port).toBe(9000);
+    expect(config.logLevel).toBe('warn');
+    expect(config.normalizer.severityMap).toEqual({ warn: 'high' });
+    expect(config.normalizer.severityOverrides).toEqual({ alarms: { rogue_ap: 'low' } });
+    expect(config.normalizer.routes).toEqual({ 'client-sessions': { drop: true }, alarms: { index: 'netops', sourcetype: 'mist:alarm' } });
+  });
+
+  it('rejects unknown or mistyped keys in the YAML file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-config-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'topics:\n  alarms: { dorp: true }\nseverity:\n  map: { warn: urgent }\n');
+    const found = problems({ MISTBRIDGE_CONFIG: file });
+    expect(found.some((p) => p.includes('topics.alarms'))).toBe(true);
+    expect(found.some((p) => p.includes('severity.map.warn'))).toBe(true);
+  });
+});
