@@ -9,7 +9,8 @@ export interface BusMessage {
   partition: number;
   offset: string;
   key: string;
-  value: Buffer;
+  /** null = tombstone of a compacted topic. */
+  value: Buffer | null;
   headers: Record<string, string>;
 }
 
@@ -39,6 +40,11 @@ export interface ConsumeOptions {
   lingerMs?: number;
   /** Called when the group is assigned partitions, before their messages are delivered. */
   onAssign?: (assignment: Assignment[]) => Promise<void>;
+  /**
+   * A private reader: starts at the oldest retained message, never commits, never shares partitions
+   * (Kafka: a group of its own). For views of a whole compacted topic.
+   */
+  ephemeral?: boolean;
 }
 
 export interface Assignment {
@@ -63,6 +69,8 @@ export interface Bus {
   /** Resolves once every message is durable (fsynced journal, or acknowledged by all in-sync replicas). */
   produce(topic: string, messages: OutgoingMessage[], options?: { timeoutMs?: number }): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
+  /** The latest value of every key retained in a compacted topic (optionally only some partitions), oldest first. */
+  snapshot(topic: string, partitions?: number[]): Promise<BusMessage[]>;
   /** Whether a write would be accepted now; the ingress answers 503 when not. */
   writable(): Writability;
   /** Per group/topic/partition: messages not yet committed. */

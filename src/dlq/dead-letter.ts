@@ -3,7 +3,7 @@ import type { BusMessage, OutgoingMessage } from '../bus/bus';
 export type Stage = 'normalizer' | 'splunk' | 'correlator' | 'metrics';
 
 /** CONTRACT section 4: `{stage, reason, error, topic, partition, offset, value_base64}`, keyed as its input. */
-export function deadLetter(stage: Stage, reason: string, error: string, source: BusMessage, value: Buffer = source.value): OutgoingMessage {
+export function deadLetter(stage: Stage, reason: string, error: string, source: BusMessage, value: Buffer = source.value ?? Buffer.alloc(0)): OutgoingMessage {
   const record = {
     stage,
     reason,

@@ -50,7 +50,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
 
       for (const message of batch) {
         const receivedAt = Number(message.headers.received_at) || now();
-        const webhook = normalizeWebhook(message.value, receivedAt, rules);
+        const webhook = normalizeWebhook(message.value ?? '', receivedAt, rules);
         if ('error' in webhook) {
           deadLetterOf('invalid_envelope', webhook.error, message);
           continue;

@@ -3,6 +3,8 @@ import { EmbeddedBus } from '../bus/embedded/embedded-bus';
 import { topicNames } from '../bus/topics';
 import type { Config } from '../config/config';
 import { describeConfig } from '../config/load';
+import { incidentsApi } from '../correlator/api';
+import { startCorrelator, type CorrelatorHandle } from '../correlator/worker';
 import { Readiness } from '../http/readiness';
 import { startHttp, type HttpServers } from '../http/server';
 import { webhookHandler } from '../ingress/webhook';
@@ -18,6 +20,7 @@ export interface Runtime {
   metrics: Metrics;
   http: HttpServers;
   splunk: SplunkSinkHandle | null;
+  correlator: CorrelatorHandle | null;
   /** Graceful shutdown (CONTRACT section 1): stop accepting, drain, commit, within DRAIN_TIMEOUT_MS. */
   stop(): Promise<void>;
 }
@@ -54,6 +57,8 @@ export async function run(config: Config, logger: Logger): Promise<Runtime> {
     }
   }
   if (has('metrics')) consumers.push(await startMetricsSink({ ...deps, logger: logger.child({ role: 'metrics' }) }));
+  const correlator = has('correlator') ? await startCorrelator({ ...deps, logger: logger.child({ role: 'correlator' }) }) : null;
+  if (correlator) consumers.push(correlator);
   if (splunk) consumers.push(splunk);
   for (const consumer of consumers) readiness.add(consumer.group, () => (consumer.ready() ? { ok: true } : { ok: false, reason: 'not connected or not assigned' }));
 
@@ -89,6 +94,7 @@ export async function run(config: Config, logger: Logger): Promise<Runtime> {
     readiness,
     logger,
     webhook,
+    api: correlator ? incidentsApi(() => correlator.view()) : undefined,
   });
   logger.info('mistbridge ready', { host: config.http.host, port: http.port, adminPort: http.adminPort, roles: config.roles });
 
@@ -99,6 +105,7 @@ export async function run(config: Config, logger: Logger): Promise<Runtime> {
     metrics,
     http,
     splunk,
+    correlator,
     stop: () =>
       (stopping ??= (async () => {
         const deadline = Date.now() + config.drainTimeoutMs;

@@ -75,8 +75,18 @@ export class FakeHec {
     this.#pendingAcks.clear();
   }
 
+  /** Indexed normalized events (incident writes left out). */
+  events(): HecEnvelope[] {
+    return this.indexed.filter((e) => e.sourcetype !== 'juniper:mist:incident');
+  }
+
+  /** Indexed incident writes. */
+  incidents(): HecEnvelope[] {
+    return this.indexed.filter((e) => e.sourcetype === 'juniper:mist:incident');
+  }
+
   eventIds(): string[] {
-    return this.indexed.map((e) => e.fields.event_id!);
+    return this.events().map((e) => e.fields.event_id!);
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {

@@ -99,7 +99,7 @@ describe('a 200 is a promise: kill -9 of the whole process mid-stream loses noth
     const p = await startProcess(env(dataDir));
     processes.push(p);
     expect((await postWebhook(p.url, alarm(1))).status).toBe(200);
-    await eventually(() => hec.indexed.length === 1, 'delivered');
+    await eventually(() => hec.events().length === 1, 'delivered');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.logs.some((l) => l.message === 'mistbridge stopped')).toBe(true);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger';
@@ -5,16 +6,22 @@ import { backoffMs, sleep } from '../../shared/backoff';
 import type { Topics } from '../topics';
 import type { BatchContext, Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
 import { BusUnavailableError } from '../bus';
+import { CompactedStore } from './compacted-store';
 import { Journal } from './journal';
 
 interface Entry {
   key: string;
-  value: Buffer;
+  value: Buffer | null;
   headers: Record<string, string>;
   /** Offset of the raw webhook this message derives from: the journal keeps it until every derivative is committed. */
   root: number;
   bytes: number;
+  /** Sequence number in the compacted store, for topics kept on disk. */
+  seq?: number;
 }
+
+/** Entries of compacted topics are durable themselves: they never hold the raw journal back. */
+const NO_ROOT = Number.MAX_SAFE_INTEGER;
 
 class TopicLog {
   constructor(readonly name: string) {}
@@ -69,6 +76,8 @@ class TopicLog {
 export interface EmbeddedBusOptions {
   dataDir: string;
   topics: Topics;
+  /** Topics kept on disk as compacted logs (default: the incidents topic). */
+  compacted?: string[];
   maxBacklogBytes: number;
   logger: Logger;
 }
@@ -78,6 +87,7 @@ export interface EmbeddedBusOptions {
  * group commit) before `produce` resolves; everything derived from them lives in memory and is
  * rebuilt after a crash by replaying the journal from the last checkpoint, which only advances
  * past a webhook once every message derived from it was committed by every group.
+ * Compacted topics (incidents) are kept on disk with each group's position (see CompactedStore).
  * Dead letters are appended to DATA_DIR/dlq.ndjson, fsynced.
  */
 export class EmbeddedBus implements Bus {
@@ -89,8 +99,21 @@ export class EmbeddedBus implements Bus {
   #started = false;
   #closed = false;
 
+  readonly #stores = new Map<string, { store: CompactedStore; latest: Map<string, Entry> }>();
+
   constructor(private readonly options: EmbeddedBusOptions) {
     this.#journal = new Journal(join(options.dataDir, 'raw'));
+    for (const topic of options.compacted ?? [options.topics.incidents]) {
+      const store = new CompactedStore(join(options.dataDir, 'topics'), topic);
+      const latest = new Map<string, Entry>();
+      const log = this.#log(topic);
+      for (const record of store.load()) {
+        const entry = { key: record.key, value: record.value, headers: record.headers, root: NO_ROOT, bytes: record.value.length, seq: record.seq };
+        latest.set(record.key, entry);
+        log.append(entry);
+      }
+      this.#stores.set(topic, { store, latest });
+    }
   }
 
   async start(): Promise<void> {
@@ -134,11 +157,35 @@ export class EmbeddedBus implements Bus {
   async #produceDerived(topic: string, messages: OutgoingMessage[], root: number): Promise<void> {
     if (topic === this.options.topics.dlq) return this.#writeDeadLetters(messages);
     const log = this.#log(topic);
-    for (const message of messages) {
-      if (message.value === null) continue; // compaction tombstones mean nothing in memory
-      log.append({ key: message.key, value: message.value, headers: message.headers ?? {}, root, bytes: message.value.length });
+    const stored = this.#stores.get(topic);
+    if (stored) {
+      const seqs = await stored.store.append(messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value })));
+      messages.forEach((message, i) => {
+        const entry = { key: message.key, value: message.value, headers: message.headers ?? {}, root: NO_ROOT, bytes: message.value?.length ?? 0, seq: seqs[i]! };
+        if (message.value === null) stored.latest.delete(message.key);
+        else stored.latest.set(message.key, entry);
+        log.append(entry);
+      });
+    } else {
+      for (const message of messages) {
+        if (message.value === null) continue; // tombstones only mean something in compacted topics
+        log.append({ key: message.key, value: message.value, headers: message.headers ?? {}, root, bytes: message.value.length });
+      }
     }
     if (log.groups.size === 0) log.trim();
+  }
+
+  async snapshot(topic: string): Promise<BusMessage[]> {
+    const stored = this.#stores.get(topic);
+    if (!stored) throw new Error(`${topic} is not a compacted topic`);
+    return [...stored.latest.values()].map((entry) => ({
+      topic,
+      partition: 0,
+      offset: String(entry.seq),
+      key: entry.key,
+      value: entry.value,
+      headers: entry.headers,
+    }));
   }
 
   async #writeDeadLetters(messages: OutgoingMessage[]): Promise<void> {
@@ -158,9 +205,9 @@ export class EmbeddedBus implements Bus {
     const consumer = new EmbeddedConsumer(this, options, this.options.logger);
     for (const topic of options.topics) {
       const log = this.#log(topic);
-      if (log.groups.has(options.group)) throw new Error(`group ${options.group} already consumes ${topic} in this process`);
-      log.groups.set(options.group, consumer);
-      consumer.positions.set(topic, log.base);
+      if (log.groups.has(consumer.group)) throw new Error(`group ${consumer.group} already consumes ${topic} in this process`);
+      log.groups.set(consumer.group, consumer);
+      consumer.positions.set(topic, this.#startPosition(log, consumer.group, options.ephemeral ?? false));
     }
     await options.onAssign?.(options.topics.map((topic) => ({ topic, partitions: [0] })));
     consumer.run();
@@ -171,8 +218,19 @@ export class EmbeddedBus implements Bus {
     return this.#log(topic);
   }
 
+  /** Where a group starts: compacted topics resume after the group's stored position; ephemeral readers read everything. */
+  #startPosition(log: TopicLog, group: string, ephemeral: boolean): number {
+    const stored = this.#stores.get(log.name);
+    if (!stored || ephemeral) return log.base;
+    const committed = stored.store.committed(group);
+    for (let offset = log.base; offset < log.end; offset++) if ((log.at(offset)!.seq ?? 0) >= committed) return offset;
+    return log.end;
+  }
+
   /** @internal called by a consumer after its handler resolved. */
-  committed(): void {
+  committed(group: string, topic: string, position: number, ephemeral: boolean): void {
+    const stored = this.#stores.get(topic);
+    if (stored && !ephemeral) stored.store.commit(group, this.#log(topic).at(position)?.seq ?? stored.store.nextSeq);
     for (const log of this.#topics.values()) log.trim();
     this.#advanceCheckpoint();
   }
@@ -236,7 +294,7 @@ class EmbeddedConsumer implements Consumer {
     private readonly options: ConsumeOptions,
     private readonly logger: Logger,
   ) {
-    this.group = options.group;
+    this.group = options.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
   }
 
   committedOf(topic: string): number {
@@ -264,7 +322,7 @@ class EmbeddedConsumer implements Consumer {
         await this.options.handler(messages, context);
         failures = 0;
         this.positions.set(topic, end);
-        this.bus.committed();
+        this.bus.committed(this.group, topic, end, this.options.ephemeral ?? false);
       } catch (err) {
         if (!this.#running) break;
         // At-least-once: the same batch comes again after a pause. Handlers dead-letter what can never succeed.

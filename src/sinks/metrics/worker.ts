@@ -1,6 +1,7 @@
-import type { Bus, Consumer } from '../../bus/bus';
+import type { Bus, Consumer, OutgoingMessage } from '../../bus/bus';
 import { GROUPS, type Topics } from '../../bus/topics';
 import type { Config } from '../../config/config';
+import { incidentCodec } from '../../correlator/codec';
 import { deadLetter } from '../../dlq/dead-letter';
 import { KNOWN_TOPICS, KNOWN_TYPES } from '../../normalizer/catalogue';
 import { eventCodec } from '../../normalizer/worker';
@@ -8,6 +9,7 @@ import { SCHEMA_HEADER } from '../../shared/avro';
 import { LabelLimiter } from '../../shared/label-limiter';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
+import { IncidentGauges } from './incident-gauges';
 
 export interface MetricsSinkDeps {
   bus: Bus;
@@ -17,31 +19,44 @@ export interface MetricsSinkDeps {
   logger: Logger;
 }
 
-/** mist.events → `mistbridge_events_total` and `mistbridge_event_delay_seconds`, with bounded labels. */
+/**
+ * mist.events → `mistbridge_events_total`, `mistbridge_event_delay_seconds` (bounded labels);
+ * mist.incidents → incident and device gauges, starting from the compacted state at assignment.
+ */
 export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer> {
   const family = deps.metrics.events!;
-  const codec = eventCodec();
+  const events = eventCodec();
+  const incidents = incidentCodec();
+  const gauges = new IncidentGauges(family);
   const topicLabel = new LabelLimiter(KNOWN_TOPICS, deps.config.metrics.labelLimit);
   const typeLabel = new LabelLimiter(KNOWN_TYPES, deps.config.metrics.labelLimit);
 
   return deps.bus.consume({
     group: GROUPS.metrics,
-    topics: [deps.topics.events],
+    topics: [deps.topics.events, deps.topics.incidents],
     maxBatch: 1000,
+    onAssign: async () => {
+      for (const message of await deps.bus.snapshot(deps.topics.incidents)) {
+        if (message.value) gauges.apply(message.key, incidents.decode(message.value, message.headers[SCHEMA_HEADER]), false);
+      }
+    },
     handler: async (batch, context) => {
-      const dead = [];
+      const dead: OutgoingMessage[] = [];
       for (const message of batch) {
-        let event;
         try {
-          event = codec.decode(message.value, message.headers[SCHEMA_HEADER]);
+          if (message.topic === deps.topics.incidents) {
+            gauges.apply(message.key, message.value && incidents.decode(message.value, message.headers[SCHEMA_HEADER]), true);
+            continue;
+          }
+          if (!message.value) continue;
+          const event = events.decode(message.value, message.headers[SCHEMA_HEADER]);
+          const topic = topicLabel.value(event.topic);
+          family.total.inc({ topic, type: typeLabel.value(event.type), severity: event.severity });
+          // An event that carried no usable time has no delay to report.
+          if (event.time_source !== 'received') family.delay.observe({ topic }, Math.max(0, event.received_at - event.timestamp) / 1000);
         } catch (err) {
           dead.push(deadLetter('metrics', 'schema_mismatch', (err as Error).message, message));
-          continue;
         }
-        const topic = topicLabel.value(event.topic);
-        family.total.inc({ topic, type: typeLabel.value(event.type), severity: event.severity });
-        // An event that carried no usable time has no delay to report.
-        if (event.time_source !== 'received') family.delay.observe({ topic }, Math.max(0, event.received_at - event.timestamp) / 1000);
       }
       if (dead.length > 0) {
         await context.produce(deps.topics.dlq, dead);

@@ -1,4 +1,5 @@
 import type { TopicRoute } from '../../config/file-schema';
+import { publicIncident, type Incident } from '../../correlator/incident';
 import type { MistEvent } from '../../normalizer/mist-event';
 
 export interface EnvelopeSettings {
@@ -37,4 +38,25 @@ export function nonNull(fields: Record<string, string | null>): Record<string, s
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(fields)) if (value !== null) out[key] = value;
   return out;
+}
+
+/** CONTRACT section 6: every incident write also goes to Splunk, timed by its `updated_at`. */
+export function incidentEnvelope(incident: Incident, index: string | null): string {
+  const envelope: Record<string, unknown> = {
+    time: incident.updated_at / 1000,
+    host: 'mist',
+    source: 'mistbridge',
+    sourcetype: 'juniper:mist:incident',
+  };
+  if (index) envelope.index = index;
+  envelope.event = publicIncident(incident);
+  envelope.fields = nonNull({
+    incident_id: incident.incident_id,
+    key: incident.key,
+    kind: incident.kind,
+    state: incident.state,
+    severity: incident.severity,
+    site_id: incident.site_id,
+  });
+  return JSON.stringify(envelope);
 }

@@ -2,12 +2,13 @@ import type { Bus, BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
 import { GROUPS, type Topics } from '../../bus/topics';
 import type { Config } from '../../config/config';
 import { deadLetter } from '../../dlq/dead-letter';
+import { incidentCodec } from '../../correlator/codec';
 import { eventCodec } from '../../normalizer/worker';
 import { SCHEMA_HEADER } from '../../shared/avro';
 import type { Logger } from '../../shared/logger';
 import type { Metrics } from '../../shared/metrics';
 import { HecClient } from './client';
-import { eventEnvelope } from './encoder';
+import { eventEnvelope, incidentEnvelope } from './encoder';
 import { HecSink } from './sink';
 
 export interface SplunkSinkDeps {
@@ -22,17 +23,18 @@ export interface SplunkSinkHandle extends Consumer {
   sink: HecSink;
 }
 
-/** mist.events → Splunk HEC; offsets are committed only after HEC accepted (or the DLQ holds) every event. */
+/** mist.events and mist.incidents → Splunk HEC; offsets are committed only after HEC accepted (or the DLQ holds) every event. */
 export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkHandle> {
   const splunk = deps.config.splunk!;
   const client = new HecClient(splunk);
   const sink = new HecSink(splunk, client, deps.metrics.hec!, deps.logger);
-  const codec = eventCodec();
+  const events = eventCodec();
+  const incidents = incidentCodec();
   const settings = { defaultIndex: splunk.index, routes: deps.config.normalizer.routes };
 
   const consumer = await deps.bus.consume({
     group: GROUPS.splunk,
-    topics: [deps.topics.events],
+    topics: [deps.topics.events, deps.topics.incidents],
     maxBatch: splunk.batchMaxEvents,
     lingerMs: splunk.lingerMs,
     handler: async (batch, context) => {
@@ -40,8 +42,13 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
       const sources: BusMessage[] = [];
       const dead: Array<{ message: OutgoingMessage; reason: string }> = [];
       for (const message of batch) {
+        if (!message.value) continue; // a tombstone: the incident was forgotten, nothing to index
         try {
-          envelopes.push(eventEnvelope(codec.decode(message.value, message.headers[SCHEMA_HEADER]), settings));
+          envelopes.push(
+            message.topic === deps.topics.incidents
+              ? incidentEnvelope(incidents.decode(message.value, message.headers[SCHEMA_HEADER]), settings.defaultIndex)
+              : eventEnvelope(events.decode(message.value, message.headers[SCHEMA_HEADER]), settings),
+          );
           sources.push(message);
         } catch (err) {
           dead.push({ message: deadLetter('splunk', 'schema_mismatch', (err as Error).message, message), reason: 'schema_mismatch' });

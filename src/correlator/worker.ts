@@ -1,0 +1,142 @@
+import type { Bus, BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import { GROUPS, type Topics } from '../bus/topics';
+import type { Config } from '../config/config';
+import { deadLetter } from '../dlq/dead-letter';
+import type { MistEvent } from '../normalizer/mist-event';
+import { eventCodec } from '../normalizer/worker';
+import { SCHEMA_HEADER } from '../shared/avro';
+import type { Logger } from '../shared/logger';
+import type { Metrics } from '../shared/metrics';
+import { incidentCodec } from './codec';
+import type { Incident } from './incident';
+import { reduce, sweep } from './reducer';
+import { buildRules } from './rules';
+
+export interface CorrelatorDeps {
+  bus: Bus;
+  topics: Topics;
+  config: Config;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface CorrelatorHandle extends Consumer {
+  /** Every incident held, all partitions: what the API serves. */
+  view(): Iterable<Incident>;
+  /** Runs the quiet-window and retention sweep now (it also runs at start and on a timer). */
+  sweepNow(): Promise<void>;
+}
+
+/** At least every 30 s (CONTRACT section 6); more often when the window itself is shorter. */
+const SWEEP_INTERVAL_MS = 30_000;
+
+/**
+ * mist.events → reducer → mist.incidents. The state of the assigned partitions is rebuilt from the
+ * compacted incidents topic on assignment, before any event is applied; writes reach the state only
+ * after the bus made them durable, so a failed batch is redelivered against unchanged state.
+ */
+export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorHandle> {
+  const { bus, topics, config, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const rules = buildRules(config.correlation.rules, config.correlation.securityQuietWindowMs, config.correlation.retentionMs);
+  const events = eventCodec();
+  const incidents = incidentCodec();
+  const state = new Map<string, Incident>();
+  const view = new Map<string, Incident>();
+  let queue: Promise<unknown> = Promise.resolve();
+  // The timer and the consumer both change `state`: one at a time.
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = queue.then(work, work);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  const encode = (incident: Incident): OutgoingMessage => ({
+    key: incident.key,
+    value: incidents.encode(incident),
+    headers: { [SCHEMA_HEADER]: incidents.fingerprint },
+  });
+
+  const runSweep = (produce: Bus['produce']): Promise<void> =>
+    serial(async () => {
+      const { writes, tombstones } = sweep(state.values(), now(), rules);
+      if (writes.length === 0 && tombstones.length === 0) return;
+      await produce(topics.incidents, [...writes.map(encode), ...tombstones.map((key) => ({ key, value: null }))]);
+      for (const write of writes) state.set(write.key, write);
+      for (const key of tombstones) state.delete(key);
+      logger.info('incident sweep', { resolved: writes.length, forgotten: tombstones.length });
+    });
+
+  const consumer = await bus.consume({
+    group: GROUPS.correlator,
+    topics: [topics.events],
+    maxBatch: 500,
+    onAssign: async () => {
+      state.clear();
+      for (const message of await bus.snapshot(topics.incidents)) {
+        if (message.value) state.set(message.key, incidents.decode(message.value, message.headers[SCHEMA_HEADER]));
+      }
+      logger.info('incident state rebuilt', { incidents: state.size });
+      await runSweep((topic, messages) => bus.produce(topic, messages));
+    },
+    handler: (batch, context) =>
+      serial(async () => {
+        const staged = new Map<string, Incident>();
+        const writes: Incident[] = [];
+        const dead: OutgoingMessage[] = [];
+        for (const message of batch) {
+          const event = decodeEvent(message, dead);
+          if (!event) continue;
+          for (const write of reduce((key) => staged.get(key) ?? state.get(key), event, rules)) {
+            staged.set(write.key, write);
+            writes.push(write);
+          }
+        }
+        if (writes.length > 0) await context.produce(topics.incidents, writes.map(encode));
+        if (dead.length > 0) {
+          await context.produce(topics.dlq, dead);
+          deps.metrics.dlq?.inc({ stage: 'correlator', reason: 'schema_mismatch' }, dead.length);
+        }
+        for (const [key, incident] of staged) state.set(key, incident);
+      }),
+  });
+
+  function decodeEvent(message: BusMessage, dead: OutgoingMessage[]): MistEvent | null {
+    if (!message.value) return null;
+    try {
+      return events.decode(message.value, message.headers[SCHEMA_HEADER]);
+    } catch (err) {
+      dead.push(deadLetter('correlator', 'schema_mismatch', (err as Error).message, message));
+      return null;
+    }
+  }
+
+  const viewer = await bus.consume({
+    group: 'mistbridge-incidents-view',
+    topics: [topics.incidents],
+    ephemeral: true,
+    handler: async (batch) => {
+      for (const message of batch) {
+        if (message.value === null) view.delete(message.key);
+        else view.set(message.key, incidents.decode(message.value, message.headers[SCHEMA_HEADER]));
+      }
+    },
+  });
+
+  const timer = setInterval(() => {
+    runSweep((topic, messages) => bus.produce(topic, messages)).catch((err: Error) => logger.error('incident sweep failed', { error: err.message }));
+  }, Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(rules.securityQuietWindowMs / 2))));
+  timer.unref();
+
+  return {
+    group: consumer.group,
+    ready: () => consumer.ready() && viewer.ready(),
+    view: () => view.values(),
+    sweepNow: () => runSweep((topic, messages) => bus.produce(topic, messages)),
+    async stop() {
+      clearInterval(timer);
+      await Promise.all([consumer.stop(), viewer.stop()]);
+      await queue;
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import type { Incident } from '../../correlator/incident';
+import type { Metrics } from '../../shared/metrics';
+
+type Family = NonNullable<Metrics['events']>;
+
+/**
+ * Follows the incident stream into `mistbridge_incidents_open`, `mistbridge_incidents_total` and
+ * `mistbridge_device_up`. Versions only grow per key, so a redelivered or older write changes nothing.
+ */
+export class IncidentGauges {
+  readonly #latest = new Map<string, Incident>();
+
+  constructor(private readonly family: Family) {}
+
+  /** `countTransitions` is false while loading the state that existed before this process started. */
+  apply(key: string, incident: Incident | null, countTransitions: boolean): void {
+    const previous = this.#latest.get(key);
+    if (incident === null) {
+      if (!previous) return;
+      this.#latest.delete(key);
+      this.#untrack(previous);
+      if (previous.kind === 'device' && previous.entities[0]) this.family.deviceUp.remove(deviceLabels(previous));
+      return;
+    }
+    if (previous && previous.version >= incident.version) return;
+    if (previous) this.#untrack(previous);
+    this.#latest.set(key, incident);
+    if (incident.state === 'open') this.family.incidentsOpen.inc({ kind: incident.kind, severity: incident.severity });
+    if (incident.kind === 'device' && incident.entities[0]) {
+      this.family.deviceUp.set(deviceLabels(incident), incident.state === 'open' ? 0 : 1);
+    }
+    if (!countTransitions) return;
+    const newIncident = previous?.incident_id !== incident.incident_id;
+    if (newIncident) this.family.incidentsTotal.inc({ kind: incident.kind, transition: 'opened' });
+    if (incident.state === 'resolved' && (newIncident || previous?.state === 'open')) this.family.incidentsTotal.inc({ kind: incident.kind, transition: 'resolved' });
+  }
+
+  #untrack(incident: Incident): void {
+    if (incident.state === 'open') this.family.incidentsOpen.dec({ kind: incident.kind, severity: incident.severity });
+  }
+}
+
+function deviceLabels(incident: Incident): { device_mac: string; device_type: string; site_id: string } {
+  return { device_mac: incident.entities[0]!, device_type: incident.device_type ?? 'unknown', site_id: incident.site_id ?? '' };
+}
