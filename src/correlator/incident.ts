@@ -31,6 +31,6 @@ export interface Incident {
 
 /** The incident as analysts see it (API, Splunk): the bookkeeping of applied event ids stays internal. */
 export function publicIncident(incident: Incident): Omit<Incident, 'applied_event_ids'> {
-  const { applied_event_ids: _applied, ...rest } = incident;
+  const { applied_event_ids, ...rest } = incident;
   return rest;
 }

@@ -27,13 +27,8 @@ interface Touch {
  */
 export function reduce(current: (key: string) => Incident | undefined, event: MistEvent, rules: CorrelationRules): Incident[] {
   const writes: Incident[] = [];
-  for (const touch of touchesOf(event, rules)) {
-    let base = current(touch.key);
-    for (const write of applyTouch(base, touch, event, rules)) {
-      writes.push(write);
-      base = write;
-    }
-  }
+  // An event touches each key at most once (devices are unique per event).
+  for (const touch of touchesOf(event, rules)) writes.push(...applyTouch(current(touch.key), touch, event, rules));
   return writes;
 }
 
