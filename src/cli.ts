@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
+import { createTopics } from './bus/kafka/create-topics';
 import { collectFiles, replay } from './replay/replay';
 import { run } from './runtime/run';
 import { createLogger } from './shared/logger';
@@ -54,7 +55,9 @@ async function main(argv: string[]): Promise<number> {
     case 'topics': {
       const config = loadConfig(process.env, { roles: [] });
       if (!config.kafka) throw new ConfigError(['KAFKA_BROKERS: required by `mistbridge topics`']);
-      throw new Error('the Kafka bus is not built yet');
+      const created = await createTopics(config, createLogger(config.logLevel));
+      process.stdout.write(`${created.map((t) => `${t.created ? 'created' : 'exists '} ${t.topic}`).join('\n')}\n`);
+      return 0;
     }
     case undefined:
     case '-h':

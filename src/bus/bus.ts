@@ -71,6 +71,8 @@ export interface Bus {
   consume(options: ConsumeOptions): Promise<Consumer>;
   /** The latest value of every key retained in a compacted topic (optionally only some partitions), oldest first. */
   snapshot(topic: string, partitions?: number[]): Promise<BusMessage[]>;
+  /** The partition a key is produced to in `topic`. */
+  partitionOf(topic: string): Promise<(key: string) => number>;
   /** Whether a write would be accepted now; the ingress answers 503 when not. */
   writable(): Writability;
   /** Per group/topic/partition: messages not yet committed. */

@@ -71,12 +71,17 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     group: GROUPS.correlator,
     topics: [topics.events],
     maxBatch: 500,
-    onAssign: async () => {
+    onAssign: async (assignment) => {
+      // Every event of an incident comes from one site, so one events partition owns the incident.
+      const owned = new Set(assignment.find((a) => a.topic === topics.events)?.partitions ?? []);
+      const partitionOf = await bus.partitionOf(topics.events);
       state.clear();
       for (const message of await bus.snapshot(topics.incidents)) {
-        if (message.value) state.set(message.key, incidents.decode(message.value, message.headers[SCHEMA_HEADER]));
+        if (!message.value) continue;
+        const incident = incidents.decode(message.value, message.headers[SCHEMA_HEADER]);
+        if (owned.has(partitionOf(incident.site_id ?? incident.org_id ?? 'alarms'))) state.set(message.key, incident);
       }
-      logger.info('incident state rebuilt', { incidents: state.size });
+      logger.info('incident state rebuilt', { incidents: state.size, partitions: [...owned] });
       await runSweep((topic, messages) => bus.produce(topic, messages));
     },
     handler: (batch, context) =>

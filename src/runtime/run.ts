@@ -1,5 +1,6 @@
 import type { Bus, Consumer } from '../bus/bus';
 import { EmbeddedBus } from '../bus/embedded/embedded-bus';
+import { createKafkaBus } from '../bus/kafka/kafka-bus';
 import { topicNames } from '../bus/topics';
 import type { Config } from '../config/config';
 import { describeConfig } from '../config/load';
@@ -27,7 +28,7 @@ export interface Runtime {
 
 export function createBus(config: Config, logger: Logger): Bus {
   const topics = topicNames(config.topicPrefix);
-  if (config.kafka) throw new Error('KAFKA_BROKERS is set, but this build has no Kafka bus yet');
+  if (config.kafka) return createKafkaBus(config, topics, logger);
   return new EmbeddedBus({ dataDir: config.dataDir, topics, maxBacklogBytes: config.ingress.maxBacklogBytes, logger });
 }
 

@@ -175,6 +175,10 @@ export class EmbeddedBus implements Bus {
     if (log.groups.size === 0) log.trim();
   }
 
+  async partitionOf(): Promise<(key: string) => number> {
+    return () => 0;
+  }
+
   async snapshot(topic: string): Promise<BusMessage[]> {
     const stored = this.#stores.get(topic);
     if (!stored) throw new Error(`${topic} is not a compacted topic`);

@@ -35,6 +35,11 @@ export class IncidentGauges {
     if (incident.state === 'resolved' && (newIncident || previous?.state === 'open')) this.family.incidentsTotal.inc({ kind: incident.kind, transition: 'resolved' });
   }
 
+  /** Forgets everything (a new partition assignment brings its own state). */
+  reset(): void {
+    for (const key of [...this.#latest.keys()]) this.apply(key, null, false);
+  }
+
   #untrack(incident: Incident): void {
     if (incident.state === 'open') this.family.incidentsOpen.dec({ kind: incident.kind, severity: incident.severity });
   }

@@ -35,8 +35,10 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
     group: GROUPS.metrics,
     topics: [deps.topics.events, deps.topics.incidents],
     maxBatch: 1000,
-    onAssign: async () => {
-      for (const message of await deps.bus.snapshot(deps.topics.incidents)) {
+    onAssign: async (assignment) => {
+      const partitions = assignment.find((a) => a.topic === deps.topics.incidents)?.partitions ?? [];
+      gauges.reset();
+      for (const message of await deps.bus.snapshot(deps.topics.incidents, partitions)) {
         if (message.value) gauges.apply(message.key, incidents.decode(message.value, message.headers[SCHEMA_HEADER]), false);
       }
     },

@@ -1,0 +1,294 @@
+import { randomUUID } from 'node:crypto';
+import { Partitioners, type Admin, type Consumer as KafkaConsumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import type { Config, KafkaConfig } from '../../config/config';
+import type { Logger } from '../../shared/logger';
+import type { Topics } from '../topics';
+import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
+import { BusUnavailableError } from '../bus';
+import { createKafka } from './client';
+
+const SESSION_TIMEOUT_MS = 10_000; // the librdkafka mock cluster needs >= 6000
+const PROBE_INTERVAL_MS = 1000;
+const SNAPSHOT_TIMEOUT_MS = 60_000;
+
+/**
+ * The bus over a Kafka cluster (kafkajs). Produce waits for all in-sync replicas (`acks: -1`);
+ * consumers commit a batch's offsets only after their handler resolved; a failing broker makes the
+ * bus unwritable until a metadata probe succeeds again, so the ingress sheds with 503 meanwhile.
+ */
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  readonly #kafka: Kafka;
+  readonly #producer: Producer;
+  readonly #admin: Admin;
+  readonly #consumers = new Set<KafkaBusConsumer>();
+  readonly #partitionCounts = new Map<string, number>();
+  #healthy = false;
+  #lastError = 'not connected yet';
+  #started: Promise<void> | null = null;
+  #probe: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(
+    private readonly config: KafkaConfig,
+    private readonly topics: Topics,
+    private readonly logger: Logger,
+  ) {
+    this.#kafka = createKafka(config, logger);
+    this.#producer = this.#kafka.producer({
+      idempotent: config.idempotent,
+      maxInFlightRequests: config.idempotent ? 1 : 5,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      ...(config.idempotent ? {} : { retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 } }),
+    });
+    this.#admin = this.#kafka.admin();
+  }
+
+  get kafka(): Kafka {
+    return this.#kafka;
+  }
+
+  /** Connects once; roles may produce before the runtime calls it (a correlator sweeping at assignment). */
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      try {
+        await this.#admin.connect();
+        await this.#producer.connect();
+        this.#healthy = true;
+      } catch (err) {
+        this.#unhealthy(err as Error);
+      }
+    })();
+    return this.#started;
+  }
+
+  writable(): Writability {
+    if (this.#closed) return { ok: false, reason: 'bus closed', retryAfterS: 5 };
+    return this.#healthy ? { ok: true } : { ok: false, reason: `Kafka unavailable: ${this.#lastError}`, retryAfterS: 5 };
+  }
+
+  async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.start();
+    try {
+      await this.#producer.send({
+        topic,
+        acks: -1,
+        timeout: options.timeoutMs ?? 30_000,
+        messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+      });
+      this.#healthy = true;
+    } catch (err) {
+      this.#unhealthy(err as Error);
+      throw new BusUnavailableError(`Kafka did not acknowledge: ${(err as Error).message}`);
+    }
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumer> {
+    const consumer = new KafkaBusConsumer(this, this.#kafka, options, this.logger);
+    this.#consumers.add(consumer);
+    await consumer.start();
+    return consumer;
+  }
+
+  async snapshot(topic: string, partitions?: number[]): Promise<BusMessage[]> {
+    await this.start();
+    const offsets = await this.#admin.fetchTopicOffsets(topic);
+    const pending = new Map(
+      offsets
+        .filter((p) => (!partitions || partitions.includes(p.partition)) && BigInt(p.high) > BigInt(p.low))
+        .map((p) => [p.partition, BigInt(p.high) - 1n]),
+    );
+    if (pending.size === 0) return [];
+    const latest = new Map<string, BusMessage | null>();
+    const reader = this.#kafka.consumer({ groupId: `mistbridge-snapshot-${randomUUID()}`, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 1000 });
+    await reader.connect();
+    try {
+      await reader.subscribe({ topics: [topic], fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`snapshot of ${topic} did not complete in ${SNAPSHOT_TIMEOUT_MS} ms`)), SNAPSHOT_TIMEOUT_MS);
+        void reader.run({
+          eachBatch: async ({ batch }) => {
+            const last = pending.get(batch.partition);
+            if (last === undefined) return;
+            for (const message of batch.messages) {
+              if (BigInt(message.offset) > last) break;
+              const bus = toBusMessage(batch.topic, batch.partition, message);
+              if (bus.value === null) latest.delete(bus.key);
+              else latest.set(bus.key, bus);
+              if (BigInt(message.offset) === last) pending.delete(batch.partition);
+            }
+            if (pending.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        });
+      });
+    } finally {
+      await reader.disconnect();
+    }
+    return [...latest.values()].filter((m): m is BusMessage => m !== null);
+  }
+
+  /** Kafka's default (murmur2) partition of `key` in `topic`, as the producer chooses it. */
+  async partitionOf(topic: string): Promise<(key: string) => number> {
+    let count = this.#partitionCounts.get(topic);
+    if (count === undefined) {
+      await this.start();
+      const metadata = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      count = metadata.topics[0]!.partitions.length;
+      this.#partitionCounts.set(topic, count);
+    }
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [], isr: [], partitionErrorCode: 0 }));
+    return (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
+  }
+
+  async lag() {
+    const out: Array<{ group: string; topic: string; partition: number; lag: number }> = [];
+    for (const consumer of this.#consumers) {
+      if (consumer.ephemeral) continue;
+      for (const topic of consumer.topics) {
+        try {
+          const [high, committed] = await Promise.all([
+            this.#admin.fetchTopicOffsets(topic),
+            this.#admin.fetchOffsets({ groupId: consumer.group, topics: [topic] }),
+          ]);
+          const done = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+          for (const p of high) {
+            const position = done.get(p.partition) ?? -1n;
+            const start = position >= 0n ? position : BigInt(p.low);
+            out.push({ group: consumer.group, topic, partition: p.partition, lag: Number(BigInt(p.high) - start) });
+          }
+        } catch (err) {
+          this.logger.debug('consumer lag not available', { group: consumer.group, topic, error: (err as Error).message });
+        }
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#probe) clearInterval(this.#probe);
+    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()]);
+  }
+
+  /** @internal */ forget(consumer: KafkaBusConsumer): void {
+    this.#consumers.delete(consumer);
+  }
+
+  #unhealthy(err: Error): void {
+    if (this.#healthy) this.logger.error('Kafka unavailable; the ingress answers 503 until it is back', { error: err.message });
+    this.#healthy = false;
+    this.#lastError = err.message;
+    if (this.#probe || this.#closed) return;
+    this.#probe = setInterval(() => {
+      this.#admin
+        .fetchTopicMetadata({ topics: [this.topics.raw] })
+        .then(() => this.#producer.connect())
+        .then(() => {
+          if (this.#probe) clearInterval(this.#probe);
+          this.#probe = null;
+          this.#healthy = true;
+          this.logger.info('Kafka available again');
+        })
+        .catch((probeError: Error) => {
+          this.#lastError = probeError.message;
+        });
+    }, PROBE_INTERVAL_MS);
+    this.#probe.unref();
+  }
+}
+
+class KafkaBusConsumer implements Consumer {
+  readonly group: string;
+  readonly topics: string[];
+  readonly ephemeral: boolean;
+  readonly #consumer: KafkaConsumer;
+  readonly #abort = new AbortController();
+  #assigned: Promise<void> = Promise.resolve();
+  #ready = false;
+
+  constructor(
+    private readonly bus: KafkaBus,
+    kafka: Kafka,
+    private readonly options: ConsumeOptions,
+    private readonly logger: Logger,
+  ) {
+    this.ephemeral = options.ephemeral ?? false;
+    this.group = this.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
+    this.topics = options.topics;
+    this.#consumer = kafka.consumer({
+      groupId: this.group,
+      sessionTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: 3000,
+      maxWaitTimeInMs: Math.max(10, Math.min(options.lingerMs ?? 200, 5000)),
+      allowAutoTopicCreation: false,
+    });
+    const events = this.#consumer.events;
+    this.#consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      const assignment = Object.entries(payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
+      // Messages of the new assignment wait until its state is rebuilt (correlator, metrics).
+      this.#assigned = (this.options.onAssign?.(assignment) ?? Promise.resolve()).then(() => {
+        this.#ready = true;
+      });
+      this.logger.info('partitions assigned', { group: this.group, assignment });
+    });
+    this.#consumer.on(events.CRASH, ({ payload }) => {
+      this.#ready = false;
+      this.logger.error('consumer crashed; kafkajs restarts it', { group: this.group, error: payload.error.message, restart: payload.restart });
+    });
+    this.#consumer.on(events.STOP, () => {
+      this.#ready = false;
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    const maxBatch = this.options.maxBatch ?? 500;
+    await this.#consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        await this.#assigned;
+        const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
+        for (let i = 0; i < messages.length; i += maxBatch) {
+          if (!isRunning() || isStale()) return;
+          const chunk = messages.slice(i, i + maxBatch);
+          await this.options.handler(chunk, { produce: (topic, out) => this.bus.produce(topic, out), signal: this.#abort.signal });
+          const last = chunk[chunk.length - 1]!.offset;
+          resolveOffset(last);
+          if (!this.ephemeral) {
+            await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
+          }
+          await heartbeat();
+        }
+      },
+    });
+  }
+
+  ready(): boolean {
+    return this.#ready;
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#consumer.disconnect();
+    this.bus.forget(this);
+  }
+}
+
+function toBusMessage(topic: string, partition: number, message: KafkaMessage): BusMessage {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? String(value[0]) : String(value);
+  }
+  return { topic, partition, offset: message.offset, key: message.key?.toString('utf8') ?? '', value: message.value, headers };
+}
+
+export function createKafkaBus(config: Config, topics: Topics, logger: Logger): KafkaBus {
+  return new KafkaBus(config.kafka!, topics, logger);
+}

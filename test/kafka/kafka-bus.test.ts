@@ -1,0 +1,76 @@
+import { KafkaBus } from '../../src/bus/kafka/kafka-bus';
+import { topicNames } from '../../src/bus/topics';
+import { silentLogger } from '../../src/shared/logger';
+import type { BusMessage } from '../../src/bus/bus';
+import { eventually } from '../helpers/fixtures';
+import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
+
+const unavailable = kafkaBrokerAvailability();
+if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
+const maybe = unavailable ? describe.skip : describe;
+
+const kafkaConfig = (bootstrap: string) => ({
+  brokers: bootstrap.split(','),
+  clientId: 'mistbridge-test',
+  ssl: null,
+  sasl: null,
+  idempotent: false, // the mock cluster reports controller 0, which kafkajs' idempotent producer rejects
+  partitions: 4,
+  replicationFactor: 1,
+  rawRetentionMs: 86400000,
+});
+
+maybe('KafkaBus against a real Kafka-protocol broker', () => {
+  let broker: KafkaBroker;
+  let bus: KafkaBus;
+  const topics = topicNames('mist.');
+  beforeAll(async () => {
+    broker = await new KafkaBroker().start(3, TEST_TOPICS);
+    bus = new KafkaBus(kafkaConfig(broker.bootstrap), topics, silentLogger());
+    await bus.start();
+  });
+  afterAll(async () => {
+    await bus.close();
+    await broker.stop();
+  });
+
+  it('produces with acks from all replicas and delivers to a group that commits after its handler', async () => {
+    const seen: BusMessage[] = [];
+    const consumer = await bus.consume({
+      group: 'test-group',
+      topics: [topics.raw],
+      handler: async (batch) => {
+        seen.push(...batch);
+      },
+    });
+    await bus.produce(topics.raw, [
+      { key: 'site-a', value: Buffer.from('{"n":1}'), headers: { received_at: '1' } },
+      { key: 'site-b', value: Buffer.from('{"n":2}'), headers: { received_at: '2' } },
+    ]);
+    await eventually(() => seen.length === 2, 'two messages', 30000);
+    expect(seen.map((m) => m.value!.toString()).sort()).toEqual(['{"n":1}', '{"n":2}']);
+    expect(seen.find((m) => m.key === 'site-a')!.headers.received_at).toBe('1');
+    await eventually(async () => (await bus.lag()).filter((l) => l.group === 'test-group').every((l) => l.lag === 0), 'committed', 30000);
+    expect(consumer.ready()).toBe(true);
+    await consumer.stop();
+  });
+
+  it('reads the latest value per key of a compacted topic, tombstones removing keys', async () => {
+    await bus.produce(topics.incidents, [
+      { key: 'k1', value: Buffer.from('v1') },
+      { key: 'k2', value: Buffer.from('v1') },
+      { key: 'k1', value: Buffer.from('v2') },
+      { key: 'k2', value: null },
+    ]);
+    const snapshot = await bus.snapshot(topics.incidents);
+    expect(snapshot.map((m) => [m.key, m.value!.toString()])).toEqual([['k1', 'v2']]);
+  });
+
+  it('is unwritable while the brokers are down and writable again after', async () => {
+    await broker.command('down -1');
+    await expect(bus.produce(topics.raw, [{ key: 'x', value: Buffer.from('{}') }], { timeoutMs: 1000 })).rejects.toThrow();
+    expect(bus.writable().ok).toBe(false);
+    await broker.command('up -1');
+    await eventually(() => bus.writable().ok, 'writable again', 30000);
+  });
+});
