@@ -16,7 +16,7 @@ export function kafkaBrokerAvailability(): string | null {
       execFileSync('sh', [join(TOOLS, 'build.sh')], { stdio: 'pipe' });
     } catch (err) {
       const reason = `the Kafka mock broker cannot be built (needs gcc and Debian librdkafka-dev): ${(err as Error).message.split('\n')[0]}`;
-      if (process.env.CI === 'true') throw new Error(`${reason}; CI=true requires it`);
+      if (process.env.CI === 'true') throw new Error(`${reason}; CI=true requires it`, { cause: err });
       return reason;
     }
   }
