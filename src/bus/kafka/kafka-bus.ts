@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Consumer as KafkaConsumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Config, KafkaConfig } from '../../config/config';
+import { backoffMs, sleep } from '../../shared/backoff';
 import type { Logger } from '../../shared/logger';
 import type { Topics } from '../topics';
 import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
 import { BusUnavailableError } from '../bus';
+import { patientRoundRobin } from './assigner';
 import { createKafka } from './client';
 
 const SESSION_TIMEOUT_MS = 10_000; // the librdkafka mock cluster needs >= 6000
@@ -223,7 +225,9 @@ class KafkaBusConsumer implements Consumer {
     this.#consumer = kafka.consumer({
       groupId: this.group,
       sessionTimeout: SESSION_TIMEOUT_MS,
-      heartbeatInterval: 3000,
+      rebalanceTimeout: SESSION_TIMEOUT_MS,
+      heartbeatInterval: 1000,
+      partitionAssigners: [patientRoundRobin],
       maxWaitTimeInMs: Math.max(10, Math.min(options.lingerMs ?? 200, 5000)),
       allowAutoTopicCreation: false,
     });
@@ -238,7 +242,8 @@ class KafkaBusConsumer implements Consumer {
     });
     this.#consumer.on(events.CRASH, ({ payload }) => {
       this.#ready = false;
-      this.logger.error('consumer crashed; kafkajs restarts it', { group: this.group, error: payload.error.message, restart: payload.restart });
+      this.logger.error('consumer crashed', { group: this.group, error: payload.error.message, restartedByKafkajs: payload.restart });
+      if (!payload.restart) void this.#restart();
     });
     this.#consumer.on(events.STOP, () => {
       this.#ready = false;
@@ -249,25 +254,58 @@ class KafkaBusConsumer implements Consumer {
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topics: this.topics, fromBeginning: true });
     const maxBatch = this.options.maxBatch ?? 500;
+    const signal = this.#abort.signal;
     await this.#consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      // Never throws except to hand the partition back: a handler failure is retried here, like the
+      // embedded bus does, and a rebalance leaves the batch uncommitted for the partition's next owner.
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         await this.#assigned;
         const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
         for (let i = 0; i < messages.length; i += maxBatch) {
-          if (!isRunning() || isStale()) return;
           const chunk = messages.slice(i, i + maxBatch);
-          await this.options.handler(chunk, { produce: (topic, out) => this.bus.produce(topic, out), signal: this.#abort.signal });
+          for (let attempt = 0; ; attempt++) {
+            if (!isRunning() || isStale() || signal.aborted) return;
+            try {
+              await this.options.handler(chunk, { produce: (topic, out) => this.bus.produce(topic, out), signal });
+              break;
+            } catch (err) {
+              if (signal.aborted) return;
+              this.logger.error('consumer handler failed; batch will be retried', { group: this.group, topic: batch.topic, partition: batch.partition, error: (err as Error).message });
+              await sleep(backoffMs(attempt, 200, 30_000), signal).catch(() => undefined);
+              if (!(await stillMember(heartbeat))) return;
+            }
+          }
           const last = chunk[chunk.length - 1]!.offset;
           resolveOffset(last);
           if (!this.ephemeral) {
-            await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
+            try {
+              await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last) + 1n) }]);
+            } catch (err) {
+              this.logger.warn('offset commit refused (rebalance); the batch goes to the next owner uncommitted', { group: this.group, error: (err as Error).message });
+              return;
+            }
           }
-          await heartbeat();
+          if (!(await stillMember(heartbeat))) return;
         }
       },
     });
+  }
+
+  /** kafkajs gives up on errors it deems fatal; a forwarder must not, so the consumer starts over. */
+  async #restart(): Promise<void> {
+    if (this.#abort.signal.aborted) return;
+    this.logger.warn('restarting consumer', { group: this.group });
+    await sleep(1000, this.#abort.signal).catch(() => undefined);
+    if (this.#abort.signal.aborted) return;
+    try {
+      await this.#consumer.disconnect();
+      await this.start();
+    } catch (err) {
+      this.logger.error('consumer restart failed; trying again', { group: this.group, error: (err as Error).message });
+      void this.#restart();
+    }
   }
 
   ready(): boolean {
@@ -278,6 +316,16 @@ class KafkaBusConsumer implements Consumer {
     this.#abort.abort();
     await this.#consumer.disconnect();
     this.bus.forget(this);
+  }
+}
+
+/** Heartbeats; false when the group is rebalancing and this member must let go of its batch. */
+async function stillMember(heartbeat: () => Promise<void>): Promise<boolean> {
+  try {
+    await heartbeat();
+    return true;
+  } catch {
+    return false;
   }
 }
 
