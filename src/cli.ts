@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
-import { createTopics } from './bus/kafka/create-topics';
 import { collectFiles, replay } from './replay/replay';
 import { run } from './runtime/run';
 import { createLogger } from './shared/logger';
@@ -55,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     case 'topics': {
       const config = loadConfig(process.env, { roles: [] });
       if (!config.kafka) throw new ConfigError(['KAFKA_BROKERS: required by `mistbridge topics`']);
+      const { createTopics } = await import('./bus/kafka/create-topics');
       const created = await createTopics(config, createLogger(config.logLevel));
       process.stdout.write(`${created.map((t) => `${t.created ? 'created' : 'exists '} ${t.topic}`).join('\n')}\n`);
       return 0;

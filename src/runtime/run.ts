@@ -1,6 +1,5 @@
 import type { Bus, Consumer } from '../bus/bus';
 import { EmbeddedBus } from '../bus/embedded/embedded-bus';
-import { createKafkaBus } from '../bus/kafka/kafka-bus';
 import { topicNames } from '../bus/topics';
 import type { Config } from '../config/config';
 import { describeConfig } from '../config/load';
@@ -26,9 +25,10 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-export function createBus(config: Config, logger: Logger): Bus {
+export async function createBus(config: Config, logger: Logger): Promise<Bus> {
   const topics = topicNames(config.topicPrefix);
-  if (config.kafka) return createKafkaBus(config, topics, logger);
+  // kafkajs is loaded only by processes that use it: the embedded mode stays lean.
+  if (config.kafka) return (await import('../bus/kafka/kafka-bus')).createKafkaBus(config, topics, logger);
   return new EmbeddedBus({ dataDir: config.dataDir, topics, maxBacklogBytes: config.ingress.maxBacklogBytes, logger });
 }
 
@@ -36,7 +36,7 @@ export function createBus(config: Config, logger: Logger): Bus {
 export async function run(config: Config, logger: Logger): Promise<Runtime> {
   logger.info('starting mistbridge', describeConfig(config));
   const topics = topicNames(config.topicPrefix);
-  const bus = createBus(config, logger);
+  const bus = await createBus(config, logger);
   const metrics = createMetrics(config.roles, bus);
   const readiness = new Readiness();
   const consumers: Consumer[] = [];

@@ -1,16 +1,24 @@
 /**
  * JSON with object keys sorted at every depth, so that two events that differ only in key order
- * (org- and site-level deliveries of the same event) serialise identically.
+ * (org- and site-level deliveries of the same event) serialise identically. Built by appending to
+ * one string: this runs once per event on the normalizer's hot path.
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? ',' : '') + canonicalJson(value[i]);
+    return `${out}]`;
+  }
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj).sort();
-  const parts: string[] = [];
+  let out = '{';
+  let first = true;
   for (const key of keys) {
-    if (obj[key] === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(obj[key])}`);
+    const inner = obj[key];
+    if (inner === undefined) continue;
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(inner)}`;
+    first = false;
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
 }
