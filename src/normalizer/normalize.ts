@@ -27,7 +27,16 @@ export function normalizeWebhook(body: Buffer | string, receivedAt: number, rule
   const envelopeError = envelopeProblem(parsed);
   if (envelopeError) return { error: envelopeError };
   const { topic, events } = parsed as { topic: string; events: unknown[] };
-  return { topic, results: events.map((event) => normalizeEvent(topic, event, receivedAt, rules)) };
+  return { topic, results: events.map((event) => guarded(topic, event, receivedAt, rules)) };
+}
+
+/** A pathological event (nesting deep enough to exhaust the stack) fails alone, with its reason. */
+function guarded(topic: string, event: unknown, receivedAt: number, rules: SeverityRules): Normalized {
+  try {
+    return normalizeEvent(topic, event, receivedAt, rules);
+  } catch (err) {
+    return { ok: false, reason: 'normalize_failed', error: (err as Error).message };
+  }
 }
 
 /** Why a parsed body is not a Mist webhook envelope (CONTRACT section 3, 400), or null. */
