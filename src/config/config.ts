@@ -1,11 +1,20 @@
 import type { Role } from './variables';
+import type { PrivacyRules } from '../normalizer/privacy';
 import type { RuleOverrides, Severity, TopicRoute } from './file-schema';
 
 /** The validated, frozen configuration every module receives. Built once by `loadConfig`. */
 export interface Config {
   roles: Role[];
-  http: { port: number; adminPort: number | null; host: string; protectedMode: boolean };
-  auth: { secrets: string[]; token: string | null; allowUnsigned: boolean };
+  http: {
+    port: number;
+    adminPort: number | null;
+    host: string;
+    protectedMode: boolean;
+    tls: { certFile: string; keyFile: string } | null;
+    maxConnections: number;
+    requestTimeoutMs: number;
+  };
+  auth: { secrets: string[]; token: string | null; allowUnsigned: boolean; allowedSources: string[] | null };
   ingress: { maxBodyBytes: number; timeoutMs: number; maxBacklogBytes: number };
   drainTimeoutMs: number;
   kafka: KafkaConfig | null;
@@ -16,6 +25,7 @@ export interface Config {
     severityMap: Record<string, Severity>;
     severityOverrides: Record<string, Record<string, Severity>>;
     routes: Record<string, TopicRoute>;
+    privacy: PrivacyRules;
   };
   correlation: { securityQuietWindowMs: number; retentionMs: number; rules: RuleOverrides };
   metrics: { labelLimit: number };

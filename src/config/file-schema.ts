@@ -34,5 +34,7 @@ export const fileSchema = z.strictObject({
     .optional(),
   topics: z.record(z.string().min(1), route).optional(),
   correlation: rules.optional(),
+  /** Personal fields per topic (`*` = every topic); replaces the default list. */
+  privacy: z.strictObject({ fields: z.record(z.string().min(1), z.array(z.string().min(1))) }).optional(),
 });
 export type FileSettings = z.infer<typeof fileSchema>;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_PRIVATE_FIELDS, type PrivacyMode } from '../normalizer/privacy';
 import type { Config } from './config';
 import { fileSchema, type FileSettings } from './file-schema';
 import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
@@ -66,6 +67,10 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
   const sasl = get<string>('KAFKA_SASL_MECHANISM');
   if (sasl && (get('KAFKA_SASL_USERNAME') === undefined || get('KAFKA_SASL_PASSWORD') === undefined))
     problems.push('KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD: required when KAFKA_SASL_MECHANISM is set');
+  if ((get('TLS_CERT_FILE') === undefined) !== (get('TLS_KEY_FILE') === undefined))
+    problems.push('TLS_CERT_FILE/TLS_KEY_FILE: set both or neither');
+  if (get('PRIVACY_MODE') === 'hash' && get('PRIVACY_HASH_KEY') === undefined)
+    problems.push('PRIVACY_HASH_KEY: required when PRIVACY_MODE is hash');
   const adminPort = get<number>('ADMIN_PORT') ?? null;
   if (adminPort !== null && adminPort !== 0 && adminPort === get<number>('PORT')) problems.push('ADMIN_PORT: must differ from PORT');
 
@@ -85,8 +90,16 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
   const splunkUrl = get<string>('SPLUNK_HEC_URL');
   const config: Config = {
     roles,
-    http: { port: get<number>('PORT')!, adminPort, host, protectedMode },
-    auth: { secrets, token, allowUnsigned },
+    http: {
+      port: get<number>('PORT')!,
+      adminPort,
+      host,
+      protectedMode,
+      tls: get<string>('TLS_CERT_FILE') ? { certFile: get<string>('TLS_CERT_FILE')!, keyFile: get<string>('TLS_KEY_FILE')! } : null,
+      maxConnections: get<number>('HTTP_MAX_CONNECTIONS')!,
+      requestTimeoutMs: get<number>('HTTP_REQUEST_TIMEOUT_MS')!,
+    },
+    auth: { secrets, token, allowUnsigned, allowedSources: get<string[]>('MIST_SOURCE_ALLOW') ?? null },
     ingress: {
       maxBodyBytes: get<number>('MAX_BODY_BYTES')!,
       timeoutMs: get<number>('INGRESS_TIMEOUT_MS')!,
@@ -137,6 +150,11 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       severityMap: lowerKeys(file.severity?.map ?? {}),
       severityOverrides: file.severity?.overrides ?? {},
       routes: file.topics ?? {},
+      privacy: {
+        mode: get<PrivacyMode>('PRIVACY_MODE')!,
+        key: get<string>('PRIVACY_HASH_KEY') ?? null,
+        fields: file.privacy?.fields ?? DEFAULT_PRIVATE_FIELDS,
+      },
     },
     correlation: {
       securityQuietWindowMs: get<number>('SECURITY_QUIET_WINDOW_S')! * 1000,
@@ -167,7 +185,14 @@ export function describeConfig(config: Config): Record<string, unknown> {
   return {
     roles: config.roles,
     http: config.http,
-    auth: { signature: config.auth.secrets.length > 0, token: config.auth.token !== null, allowUnsigned: config.auth.allowUnsigned },
+    auth: {
+      signature: config.auth.secrets.length > 0,
+      token: config.auth.token !== null,
+      allowUnsigned: config.auth.allowUnsigned,
+      allowedSources: config.auth.allowedSources,
+    },
+    tls: config.http.tls !== null,
+    privacy: config.normalizer.privacy.mode,
     bus: config.kafka ? { kind: 'kafka', brokers: config.kafka.brokers, prefix: config.topicPrefix } : { kind: 'embedded', dataDir: config.dataDir },
     splunk: config.splunk ? { url: config.splunk.url, index: config.splunk.index, ack: config.splunk.ack } : 'off',
   };

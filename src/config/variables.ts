@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -35,6 +36,14 @@ export type Role = (typeof ROLES)[number];
 const roles = list.refine((v) => v.length > 0 && v.every((r) => (ROLES as readonly string[]).includes(r)), {
   message: `must be a comma-separated subset of ${ROLES.join(',')}`,
 });
+/** An IPv4/IPv6 address, optionally with a /prefix. */
+function validSource(value: string): boolean {
+  const [address, prefix, extra] = value.split('/');
+  if (extra !== undefined || !address || isIP(address) === 0) return false;
+  if (prefix === undefined) return true;
+  const bits = Number(prefix);
+  return /^\d+$/.test(prefix) && bits <= (isIP(address) === 4 ? 32 : 128);
+}
 const level = z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']);
 
 export const VARIABLES: readonly Variable[] = [
@@ -46,6 +55,11 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'MIST_WEBHOOK_SECRET_PREVIOUS', schema: text, secret: true, doc: 'previous secret, still accepted while rotating' },
   { name: 'MIST_WEBHOOK_TOKEN', schema: text, secret: true, doc: 'token Mist sends as custom header `Authorization: Bearer <token>`' },
   { name: 'MIST_ALLOW_UNSIGNED', schema: bool, default: 'false', doc: 'accept unauthenticated webhooks on a non-loopback address' },
+  { name: 'MIST_SOURCE_ALLOW', schema: list.refine((v) => v.every(validSource), 'must be IP addresses or CIDR blocks, comma-separated'), doc: 'when set, only these source addresses may post webhooks (e.g. Mist\'s published webhook IPs)' },
+  { name: 'TLS_CERT_FILE', schema: text, doc: 'PEM certificate: serve PORT over HTTPS (with TLS_KEY_FILE)' },
+  { name: 'TLS_KEY_FILE', schema: text, doc: 'PEM private key for TLS_CERT_FILE' },
+  { name: 'HTTP_MAX_CONNECTIONS', schema: int(1, 1_000_000), default: '1024', doc: 'open connections per port at most; more are refused' },
+  { name: 'HTTP_REQUEST_TIMEOUT_MS', schema: int(100, 600000), default: '30000', doc: 'a request must arrive whole within this (headers within the lesser of this and 10 s)' },
   { name: 'MAX_BODY_BYTES', schema: int(1024, 1024 ** 3), default: '5242880', doc: 'larger webhook bodies get 413' },
   { name: 'INGRESS_TIMEOUT_MS', schema: int(1, 600000), default: '5000', doc: 'a webhook not durably written within this answers 503' },
   { name: 'INGRESS_MAX_BACKLOG_BYTES', schema: int(1024, 2 ** 40), default: '268435456', doc: 'raw webhook bytes accepted but not yet fully processed; above it the ingress answers 503' },
@@ -77,6 +91,8 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'SPLUNK_HEC_ACK_POLL_MS', schema: int(10, 600000), default: '1000', doc: 'ack polling interval' },
   { name: 'SPLUNK_HEC_ACK_TIMEOUT_MS', schema: int(1000, 3600000), default: '300000', doc: 'an unacknowledged request is re-sent after this' },
   { name: 'SPLUNK_HEC_RETRY_MAX_MS', schema: int(10, 3600000), default: '30000', doc: 'backoff cap between retries' },
+  { name: 'PRIVACY_MODE', schema: z.enum(['off', 'hash', 'redact']), default: 'off', doc: 'personal fields (guest details, user names, client IPs) before Splunk: `off`, `hash` (keyed HMAC) or `redact`' },
+  { name: 'PRIVACY_HASH_KEY', schema: text, secret: true, doc: 'HMAC key for `PRIVACY_MODE=hash`' },
   { name: 'DEDUPE_WINDOW_S', schema: int(0, 86400 * 7), default: '600', doc: 'events with an `event_id` seen within this window are dropped' },
   { name: 'SECURITY_QUIET_WINDOW_S', schema: int(1, 86400 * 365), default: '86400', doc: 'a site\'s security incident resolves after this long without security alarms' },
   { name: 'INCIDENT_RETENTION_S', schema: int(0, 86400 * 365), default: String(7 * 86400), doc: 'resolved incidents are forgotten (tombstoned) after this' },

@@ -1,4 +1,6 @@
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import http, { type Server } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type Request, type Response, type Router } from 'express';
 import type { Registry } from 'prom-client';
@@ -9,6 +11,10 @@ export interface HttpDeps {
   host: string;
   port: number;
   adminPort: number | null;
+  /** PEM files: the webhook port speaks HTTPS. */
+  tls?: { certFile: string; keyFile: string } | null;
+  maxConnections?: number;
+  requestTimeoutMs?: number;
   registry: Registry;
   readiness: Readiness;
   logger: Logger;
@@ -56,8 +62,14 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
     });
   }
 
-  const servers = [await listen(publicApp, deps.host, deps.port)];
-  if (adminApp !== publicApp) servers.push(await listen(adminApp, deps.host, deps.adminPort!));
+  const limits = { maxConnections: deps.maxConnections ?? 1024, requestTimeoutMs: deps.requestTimeoutMs ?? 30_000 };
+  const tls = deps.tls ? { cert: readFileSync(deps.tls.certFile), key: readFileSync(deps.tls.keyFile) } : null;
+  // Node checks request and header timeouts on this period (default 30 s): often enough to matter.
+  const options = { connectionsCheckingInterval: Math.min(5000, Math.ceil(limits.requestTimeoutMs / 2)) };
+  const servers = [
+    await listen(tls ? https.createServer({ ...options, ...tls }, publicApp) : http.createServer(options, publicApp), deps.host, deps.port, limits),
+  ];
+  if (adminApp !== publicApp) servers.push(await listen(http.createServer(options, adminApp), deps.host, deps.adminPort!, limits));
   return {
     port: (servers[0]!.address() as AddressInfo).port,
     adminPort: servers[1] ? (servers[1].address() as AddressInfo).port : null,
@@ -75,15 +87,17 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   }
 }
 
-function listen(app: Express, host: string, port: number): Promise<Server> {
+function listen(server: Server, host: string, port: number, limits: { maxConnections: number; requestTimeoutMs: number }): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
-    // Slow clients may not hold sockets open: whole request within 30 s, headers within 10 s.
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 10_000;
+    // Slow clients may not hold sockets open (slowloris): the whole request within the timeout,
+    // its headers within 10 s at most; past the connection bound new sockets are refused.
+    server.requestTimeout = limits.requestTimeoutMs;
+    server.headersTimeout = Math.min(10_000, limits.requestTimeoutMs);
     server.keepAliveTimeout = 65_000;
+    server.maxConnections = limits.maxConnections;
     server.once('listening', () => resolve(server));
     server.once('error', reject);
+    server.listen(port, host);
   });
 }
 

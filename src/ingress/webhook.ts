@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BlockList, isIP } from 'node:net';
 import type { Bus } from '../bus/bus';
 import { BusUnavailableError } from '../bus/bus';
 import type { Logger } from '../shared/logger';
@@ -14,6 +15,8 @@ export interface WebhookDeps {
   timeoutMs: number;
   metrics: NonNullable<Metrics['ingress']>;
   logger: Logger;
+  /** IP addresses or CIDR blocks allowed to post; null = any. */
+  allowedSources?: readonly string[] | null;
   now?: () => number;
 }
 
@@ -35,7 +38,13 @@ export function webhookHandler(deps: WebhookDeps) {
     res.end(text);
   };
 
+  const allowed = deps.allowedSources ? sourceList(deps.allowedSources) : null;
+
   return (req: IncomingMessage, res: ServerResponse): void => {
+    if (allowed && !isAllowed(allowed, req.socket.remoteAddress)) {
+      deps.logger.warn('webhook from a source outside MIST_SOURCE_ALLOW', { remote: req.socket.remoteAddress });
+      return reply(res, 403, 'bad_signature', { error: 'source address not allowed' }, { connection: 'close' });
+    }
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > deps.maxBodyBytes) {
       return reply(res, 413, 'too_large', { error: `body larger than ${deps.maxBodyBytes} bytes` }, { connection: 'close' });
@@ -112,4 +121,22 @@ export function webhookHandler(deps: WebhookDeps) {
     }
     reply(res, 200, 'accepted', { accepted: envelope.eventCount });
   }
+}
+
+function sourceList(sources: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const source of sources) {
+    const [address, prefix] = source.split('/');
+    const type = isIP(address!) === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(address!, type);
+    else list.addSubnet(address!, Number(prefix), type);
+  }
+  return list;
+}
+
+function isAllowed(list: BlockList, remote: string | undefined): boolean {
+  if (!remote) return false;
+  // IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d.
+  const address = remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 ? remote.slice(7) : remote;
+  return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
 }

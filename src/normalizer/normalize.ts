@@ -4,8 +4,14 @@ import { flatten } from './flatten';
 import { identify } from './identity';
 import { describe } from './message';
 import type { MistEvent } from './mist-event';
+import { applyPrivacy, type PrivacyRules } from './privacy';
 import { SEVERITY_IDS, mistSeverityOf, severityOf, type SeverityRules } from './severity';
 import { eventTime } from './timestamp';
+
+/** What the normalizer is configured with: severity rules and, optionally, privacy rules. */
+export interface NormalizeRules extends SeverityRules {
+  privacy?: PrivacyRules;
+}
 
 export type Normalized = { ok: true; event: MistEvent } | { ok: false; reason: string; error: string };
 
@@ -17,7 +23,7 @@ const RESOLVED_STATES = new Set(['resolved', 'validated', 'fixed', 'closed', 'cl
  * Splits a raw webhook body into its events and normalizes each (pure: the clock comes in as
  * `receivedAt`). A body that is not a Mist envelope fails as a whole; a bad event fails alone.
  */
-export function normalizeWebhook(body: Buffer | string, receivedAt: number, rules: SeverityRules): { topic: string; results: Normalized[] } | { error: string } {
+export function normalizeWebhook(body: Buffer | string, receivedAt: number, rules: NormalizeRules): { topic: string; results: Normalized[] } | { error: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
@@ -31,7 +37,7 @@ export function normalizeWebhook(body: Buffer | string, receivedAt: number, rule
 }
 
 /** A pathological event (nesting deep enough to exhaust the stack) fails alone, with its reason. */
-function guarded(topic: string, event: unknown, receivedAt: number, rules: SeverityRules): Normalized {
+function guarded(topic: string, event: unknown, receivedAt: number, rules: NormalizeRules): Normalized {
   try {
     return normalizeEvent(topic, event, receivedAt, rules);
   } catch (err) {
@@ -48,12 +54,13 @@ export function envelopeProblem(parsed: unknown): string | null {
   return null;
 }
 
-export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: number, rules: SeverityRules): Normalized {
+export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: number, rules: NormalizeRules): Normalized {
   if (input === null || typeof input !== 'object' || Array.isArray(input))
     return { ok: false, reason: 'event_not_object', error: `event must be a JSON object, got ${Array.isArray(input) ? 'array' : typeof input}` };
-  const event = input as Record<string, unknown>;
+  const original = input as Record<string, unknown>;
   const topic = rawTopic.trim().toLowerCase();
   const key = catalogueKey(topic);
+  const event = applyPrivacy(original, key, rules.privacy);
   const lifted = new Set<string>();
   const take = <T>(field: string, value: T | null): T | null => {
     if (value !== null) lifted.add(field);
@@ -73,7 +80,7 @@ export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: num
   return {
     ok: true,
     event: {
-      event_id: eventId(topic, event),
+      event_id: eventId(topic, original),
       topic,
       type,
       category: key === 'alarms' ? alarmGroup(event, alarmDef?.group) : topicCategory(topic),

@@ -32,7 +32,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
   const now = deps.now ?? Date.now;
   const codec = eventCodec();
   const window = new DedupeWindow(config.normalizer.dedupeWindowMs);
-  const rules = { map: config.normalizer.severityMap, overrides: config.normalizer.severityOverrides };
+  const rules = { map: config.normalizer.severityMap, overrides: config.normalizer.severityOverrides, privacy: config.normalizer.privacy };
   const routes = config.normalizer.routes;
   const topicLabel = new LabelLimiter(KNOWN_TOPICS, config.metrics.labelLimit);
 

@@ -85,12 +85,16 @@ export async function run(config: Config, logger: Logger): Promise<Runtime> {
         timeoutMs: config.ingress.timeoutMs,
         metrics: metrics.ingress!,
         logger: logger.child({ role: 'ingress' }),
+        allowedSources: config.auth.allowedSources,
       })
     : undefined;
   const http = await startHttp({
     host: config.http.host,
     port: config.http.port,
     adminPort: config.http.adminPort,
+    tls: config.http.tls,
+    maxConnections: config.http.maxConnections,
+    requestTimeoutMs: config.http.requestTimeoutMs,
     registry: metrics.registry,
     readiness,
     logger,

@@ -67,7 +67,8 @@ describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
     });
     expect(down.event).toMatchObject({ device_mac: 'd420b02000fa', mist_severity: 'warn', state: null, timestamp: 1629753888000 });
     await eventually(() => hec.incidents().length > 0, 'incident writes at HEC');
-    expect(await counter(pipeline, 'mistbridge_hec_events_total', { outcome: 'delivered' })).toBe(hec.indexed.length);
+    // HEC indexes before the sink reads its answer and counts: wait for the two to meet.
+    await eventually(async () => (await counter(pipeline!, 'mistbridge_hec_events_total', { outcome: 'delivered' })) === hec.indexed.length, 'delivered counter');
     expect(await counter(pipeline, 'mistbridge_events_total', {})).toBe(expected.size);
   });
 

@@ -16,7 +16,9 @@ function problems(env: Record<string, string>): string[] {
 describe('loadConfig (CONTRACT section 2)', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({ MIST_WEBHOOK_SECRET: 's' });
-    expect(config.http).toEqual({ port: 8080, adminPort: null, host: '0.0.0.0', protectedMode: false });
+    expect(config.http).toEqual({ port: 8080, adminPort: null, host: '0.0.0.0', protectedMode: false, tls: null, maxConnections: 1024, requestTimeoutMs: 30000 });
+    expect(config.auth.allowedSources).toBeNull();
+    expect(config.normalizer.privacy.mode).toBe('off');
     expect(config.ingress.maxBodyBytes).toBe(5242880);
     expect(config.ingress.timeoutMs).toBe(5000);
     expect(config.drainTimeoutMs).toBe(10000);
@@ -53,6 +55,17 @@ describe('loadConfig (CONTRACT section 2)', () => {
     const found = problems({ SPLUNK_HEC_URL: 'https://splunk:8088', SPLUNK_HEC_TOKEN: ' ', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: secretToken, PORT: '-1' });
     expect(found.join(' ')).not.toContain(secretToken);
     expect(JSON.stringify(describeConfig(loadConfig({ MIST_WEBHOOK_SECRET: secretToken, SPLUNK_HEC_URL: 'https://s:8088', SPLUNK_HEC_TOKEN: secretToken })))).not.toContain(secretToken);
+  });
+
+  it('checks the edge settings together', () => {
+    expect(problems({ TLS_CERT_FILE: '/x.pem' })).toEqual(['TLS_CERT_FILE/TLS_KEY_FILE: set both or neither']);
+    expect(problems({ PRIVACY_MODE: 'hash' })).toEqual(['PRIVACY_HASH_KEY: required when PRIVACY_MODE is hash']);
+    expect(problems({ MIST_SOURCE_ALLOW: '54.193.71.17,10.0.0.0/33' })[0]).toMatch(/^MIST_SOURCE_ALLOW: /);
+    expect(loadConfig({ MIST_SOURCE_ALLOW: '54.193.71.17, 34.231.34.177/32,::1', MIST_WEBHOOK_TOKEN: 't' }).auth.allowedSources).toEqual([
+      '54.193.71.17',
+      '34.231.34.177/32',
+      '::1',
+    ]);
   });
 
   it('requires the HEC token once a HEC URL is set', () => {

@@ -1,0 +1,166 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { sign } from '../../src/ingress/verify';
+import { FakeHec } from '../helpers/fake-hec';
+import { eventually, sample, sampleJson } from '../helpers/fixtures';
+import { SECRET, postWebhook, startPipeline } from '../helpers/pipeline';
+import { startProcess } from '../helpers/process';
+import { systemTool } from '../helpers/system-tool';
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+const body = sample('alarms__device-down-alarmdef.json');
+const headers = { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body, SECRET) };
+
+/** Sends raw bytes on a socket and resolves with what came back and whether the server closed it. */
+function rawExchange(port: number, data: string, waitMs: number): Promise<{ reply: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    let closed = false;
+    socket.on('data', (chunk) => (reply += chunk.toString()));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (closed = true));
+    socket.write(data);
+    setTimeout(() => {
+      socket.destroy();
+      resolve({ reply, closed });
+    }, waitMs);
+  });
+}
+
+describe('the HTTP edge', () => {
+  let pipeline: Pipeline | null = null;
+  afterEach(async () => {
+    await pipeline?.stop();
+    pipeline = null;
+  });
+
+  it('only takes webhooks from MIST_SOURCE_ALLOW when it is set', async () => {
+    pipeline = await startPipeline({ MIST_SOURCE_ALLOW: '54.193.71.17,10.0.0.0/8', MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    const refused = await fetch(`${pipeline.url}/webhooks/mist`, { method: 'POST', headers, body });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: 'source address not allowed' });
+    await pipeline.stop();
+    pipeline = await startPipeline({ MIST_SOURCE_ALLOW: '127.0.0.0/8', MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    expect((await postWebhook(pipeline.url, body)).status).toBe(200);
+  });
+
+  it('cuts off a client that never finishes its headers (slowloris)', async () => {
+    pipeline = await startPipeline({ HTTP_REQUEST_TIMEOUT_MS: '1000', MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    const { closed } = await rawExchange(pipeline.http.port, 'POST /webhooks/mist HTTP/1.1\r\nHost: x\r\nX-Slow: ', 3500);
+    expect(closed).toBe(true);
+  });
+
+  it('refuses connections beyond HTTP_MAX_CONNECTIONS and keeps serving the others', async () => {
+    pipeline = await startPipeline({ HTTP_MAX_CONNECTIONS: '2', MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    const port = pipeline.http.port;
+    const held = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+    await new Promise((r) => setTimeout(r, 200));
+    const third = await rawExchange(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 500);
+    expect(third.reply).toBe('');
+    expect(third.closed).toBe(true);
+    for (const socket of held) socket.destroy();
+    await eventually(async () => (await fetch(`${pipeline!.url}/healthz`).catch(() => null))?.status === 200, 'served again');
+  });
+
+  it('takes chunked bodies, refuses gzip-encoded ones with 415 and oversized headers with 431', async () => {
+    pipeline = await startPipeline({ MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    const text = body.toString();
+    const chunked = `POST /webhooks/mist HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Mist-Signature-v2: ${sign(body, SECRET)}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(10).toString(16)}\r\n${text.slice(0, 10)}\r\n${(text.length - 10).toString(16)}\r\n${text.slice(10)}\r\n0\r\n\r\n`;
+    expect((await rawExchange(pipeline.http.port, chunked, 500)).reply).toMatch(/^HTTP\/1.1 200/);
+    const gzipped = gzipSync(body);
+    const gz = await fetch(`${pipeline.url}/webhooks/mist`, { method: 'POST', headers: { ...headers, 'content-encoding': 'gzip', 'x-mist-signature-v2': sign(gzipped, SECRET) }, body: gzipped });
+    expect(gz.status).toBe(415);
+    const huge = await rawExchange(pipeline.http.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, 500);
+    expect(huge.reply).toMatch(/^HTTP\/1.1 431/);
+  });
+});
+
+const openssl = systemTool('openssl', 'openssl');
+(openssl.path ? describe : describe.skip)('native TLS', () => {
+  it('serves webhooks over HTTPS with TLS_CERT_FILE and TLS_KEY_FILE', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-tls-'));
+    execFileSync(openssl.path!, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const pipeline = await startPipeline({ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = https.request(
+          { host: '127.0.0.1', port: pipeline.http.port, path: '/webhooks/mist', method: 'POST', headers, ca: readFileSync(join(dir, 'cert.pem')) },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+      expect(status).toBe(200);
+      await expect(fetch(`http://127.0.0.1:${pipeline.http.port}/healthz`)).rejects.toThrow();
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
+
+describe('secrets stay secret', () => {
+  it('never appear in logs or replies, even at debug level', async () => {
+    const secret = 'zz-webhook-secret-zz';
+    const hecToken = 'zz-hec-token-zz';
+    const hec = await new FakeHec('another-token').start();
+    const proc = await startProcess({
+      MIST_WEBHOOK_SECRET: secret,
+      MIST_WEBHOOK_TOKEN: 'zz-bearer-zz',
+      SPLUNK_HEC_URL: hec.url,
+      SPLUNK_HEC_TOKEN: hecToken, // refused by the fake HEC: the pause is logged
+      SPLUNK_HEC_RETRY_MAX_MS: '100',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-secret-')),
+      LOG_LEVEL: 'debug',
+    });
+    try {
+      const wrong = await fetch(`${proc.url}/webhooks/mist`, { method: 'POST', headers: { ...headers, authorization: 'Bearer nope' }, body });
+      const wrongText = await wrong.text();
+      const right = await fetch(`${proc.url}/webhooks/mist`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body, secret), authorization: 'Bearer zz-bearer-zz' },
+        body,
+      });
+      expect(right.status).toBe(200);
+      await eventually(() => proc.logs.some((l) => String(l.message).includes('paused')), 'the HEC pause logged');
+      const everything = JSON.stringify(proc.logs) + wrongText + (await (await fetch(`${proc.url}/readyz`)).text());
+      for (const value of [secret, hecToken, 'zz-bearer-zz']) expect(everything).not.toContain(value);
+    } finally {
+      proc.child.kill('SIGKILL');
+      await hec.stop();
+    }
+  });
+});
+
+describe('privacy', () => {
+  const guest = sampleJson('guest-authorizations__portal.json');
+  const guestBody = JSON.stringify(guest);
+
+  it.each([
+    ['redact', { PRIVACY_MODE: 'redact' }, (v: string) => v === '[redacted]'],
+    ['hash', { PRIVACY_MODE: 'hash', PRIVACY_HASH_KEY: 'k' }, (v: string) => /^hmac:[0-9a-f]{24}$/.test(v)],
+  ])('%s: guest names, e-mails and phone numbers never reach Splunk', async (_mode, env, looksHidden) => {
+    const hec = await new FakeHec().start();
+    const pipeline = await startPipeline({ ...env, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '10', MISTBRIDGE_ROLES: 'ingress,normalizer,splunk' });
+    try {
+      await postWebhook(pipeline.url, guestBody);
+      await eventually(() => hec.events().length === 1, 'guest event at HEC');
+      const sent = JSON.stringify(hec.indexed);
+      for (const value of ['Dr Strange', 'abcd@abcd.com', '+0123456789', 'sponsor@gmail.com']) expect(sent).not.toContain(value);
+      const attributes = hec.events()[0]!.event.attributes as Record<string, string>;
+      expect(looksHidden(attributes.email!)).toBe(true);
+      expect(attributes.ssid).toBe('Portal Auth'); // not personal: kept
+    } finally {
+      await pipeline.stop();
+      await hec.stop();
+    }
+  });
+});
