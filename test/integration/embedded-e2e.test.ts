@@ -173,3 +173,47 @@ async function readDlq(dataDir: string, count: number): Promise<Array<Record<str
     .split('\n')
     .map((line) => JSON.parse(line) as Record<string, unknown> & { error: string });
 }
+
+describe('a flood far above capacity', () => {
+  it('sheds with 503 + Retry-After once the backlog bound is reached, stays healthy, and loses nothing it accepted', async () => {
+    const hec = await new FakeHec().start();
+    hec.down = HEC_REPLIES.busy; // nothing drains: the backlog can only grow
+    const pipeline = await startPipeline({ ...hecEnv(hec), INGRESS_MAX_BACKLOG_BYTES: '200000' });
+    try {
+      const bodies = Array.from({ length: 400 }, (_, n) => {
+        const alarm = JSON.parse(sample('alarms__device-down-alarmdef.json').toString()) as { events: Array<Record<string, unknown>> };
+        alarm.events[0] = { ...alarm.events[0], id: `flood-${n}`, pad: 'x'.repeat(2000) };
+        return JSON.stringify(alarm);
+      });
+      const health: number[] = [];
+      const results = await Promise.all(
+        bodies.map(async (body, n) => {
+          if (n % 50 === 0) health.push((await fetch(`${pipeline.url}/healthz`)).status);
+          return { body, reply: await postWebhook(pipeline.url, body) };
+        }),
+      );
+      const accepted = results.filter((r) => r.reply.status === 200);
+      const shed = results.filter((r) => r.reply.status === 503);
+      expect(shed.length).toBeGreaterThan(0);
+      expect(accepted.length + shed.length).toBe(bodies.length);
+      expect(shed.every((r) => Number(r.reply.headers.get('retry-after')) > 0)).toBe(true);
+      expect(health.every((s) => s === 200)).toBe(true);
+      hec.down = null;
+      const ids = expectedIdsOfBodies(accepted.map((r) => r.body));
+      await eventually(() => {
+        const delivered = new Set(hec.eventIds());
+        return ids.every((id) => delivered.has(id));
+      }, 'every accepted event');
+    } finally {
+      await pipeline.stop();
+      await hec.stop();
+    }
+  });
+});
+
+function expectedIdsOfBodies(bodies: string[]): string[] {
+  return bodies.flatMap((body) => {
+    const result = normalizeWebhook(body, 0, { map: {}, overrides: {} });
+    return 'error' in result ? [] : result.results.flatMap((r) => (r.ok ? [r.event.event_id] : []));
+  });
+}

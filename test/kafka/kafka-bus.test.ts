@@ -5,6 +5,8 @@ import type { BusMessage } from '../../src/bus/bus';
 import { eventually } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 
+jest.setTimeout(120_000); // leader moves wait for metadata refreshes
+
 const unavailable = kafkaBrokerAvailability();
 if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
 const maybe = unavailable ? describe.skip : describe;
@@ -64,6 +66,27 @@ maybe('KafkaBus against a real Kafka-protocol broker', () => {
     ]);
     const snapshot = await bus.snapshot(topics.incidents);
     expect(snapshot.map((m) => [m.key, m.value!.toString()])).toEqual([['k1', 'v2']]);
+  });
+
+  it('loses nothing while partition leaders move between brokers', async () => {
+    const seen = new Set<string>();
+    const consumer = await bus.consume({
+      group: 'leader-change-group',
+      topics: [topics.events],
+      handler: async (batch) => {
+        for (const m of batch) seen.add(m.value!.toString());
+      },
+    });
+    const sent: string[] = [];
+    for (let n = 0; n < 60; n++) {
+      if (n === 20) for (let p = 0; p < 4; p++) await broker.command(`leader ${topics.events} ${p} ${(p % 3) + 1}`);
+      if (n === 40) for (let p = 0; p < 4; p++) await broker.command(`leader ${topics.events} ${p} ${((p + 1) % 3) + 1}`);
+      const value = `leader-${n}`;
+      await bus.produce(topics.events, [{ key: `site-${n % 5}`, value: Buffer.from(value) }], { timeoutMs: 10000 });
+      sent.push(value);
+    }
+    await eventually(() => sent.every((v) => seen.has(v)), 'every message after the leader changes', 60000);
+    await consumer.stop();
   });
 
   it('is unwritable while the brokers are down and writable again after', async () => {
