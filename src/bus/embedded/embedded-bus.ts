@@ -18,6 +18,8 @@ interface Entry {
   bytes: number;
   /** Sequence number in the compacted store, for topics kept on disk. */
   seq?: number;
+  /** When the entry joined the log: a batch lingers from its oldest message, not from when the consumer looked. */
+  appendedAt?: number;
 }
 
 /** Entries of compacted topics are durable themselves: they never hold the raw journal back. */
@@ -40,6 +42,7 @@ class TopicLog {
   unordered = false;
 
   append(entry: Entry): number {
+    entry.appendedAt = performance.now();
     const last = this.entries[this.entries.length - 1];
     if (last && entry.root < last.root) this.unordered = true;
     this.entries.push(entry);
@@ -342,7 +345,10 @@ class EmbeddedConsumer implements Consumer {
       const log = this.bus.log(topic);
       const position = this.positions.get(topic)!;
       if (log.end <= position) continue;
-      if (lingerMs > 0 && log.end - position < maxBatch) await this.#wait([topic], lingerMs, () => log.end - position >= maxBatch);
+      if (lingerMs > 0 && log.end - position < maxBatch) {
+        const waited = performance.now() - (log.at(position)?.appendedAt ?? performance.now());
+        if (waited < lingerMs) await this.#wait([topic], lingerMs - waited, () => log.end - position >= maxBatch);
+      }
       if (!this.#running) return null;
       const end = Math.min(log.end, position + maxBatch);
       const messages: BusMessage[] = [];
