@@ -1,23 +1,16 @@
-import type { Bus, BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
-import { GROUPS, type Topics } from '../bus/topics';
-import type { Config } from '../config/config';
+import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import { GROUPS } from '../bus/topics';
 import { deadLetter } from '../dlq/dead-letter';
 import type { MistEvent } from '../normalizer/mist-event';
 import { eventCodec } from '../normalizer/worker';
 import { SCHEMA_HEADER } from '../shared/avro';
-import type { Logger } from '../shared/logger';
-import type { Metrics } from '../shared/metrics';
+import type { RoleDeps } from '../shared/role-deps';
 import { incidentCodec } from './codec';
 import type { Incident } from './incident';
 import { reduce, sweep } from './reducer';
 import { buildRules } from './rules';
 
-export interface CorrelatorDeps {
-  bus: Bus;
-  topics: Topics;
-  config: Config;
-  metrics: Metrics;
-  logger: Logger;
+export interface CorrelatorDeps extends RoleDeps {
   now?: () => number;
 }
 
@@ -57,11 +50,12 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     headers: { [SCHEMA_HEADER]: incidents.fingerprint },
   });
 
-  const runSweep = (produce: Bus['produce']): Promise<void> =>
+  // Not tied to a batch of events: the writes go straight to the bus.
+  const runSweep = (): Promise<void> =>
     serial(async () => {
       const { writes, tombstones } = sweep(state.values(), now(), rules);
       if (writes.length === 0 && tombstones.length === 0) return;
-      await produce(topics.incidents, [...writes.map(encode), ...tombstones.map((key) => ({ key, value: null }))]);
+      await bus.produce(topics.incidents, [...writes.map(encode), ...tombstones.map((key) => ({ key, value: null }))]);
       for (const write of writes) state.set(write.key, write);
       for (const key of tombstones) state.delete(key);
       logger.info('incident sweep', { resolved: writes.length, forgotten: tombstones.length });
@@ -82,7 +76,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
         if (owned.has(partitionOf(incident.site_id ?? incident.org_id ?? 'alarms'))) state.set(message.key, incident);
       }
       logger.info('incident state rebuilt', { incidents: state.size, partitions: [...owned] });
-      await runSweep((topic, messages) => bus.produce(topic, messages));
+      await runSweep();
     },
     handler: (batch, context) =>
       serial(async () => {
@@ -129,7 +123,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   });
 
   const timer = setInterval(() => {
-    runSweep((topic, messages) => bus.produce(topic, messages)).catch((err: Error) => logger.error('incident sweep failed', { error: err.message }));
+    runSweep().catch((err: Error) => logger.error('incident sweep failed', { error: err.message }));
   }, Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(rules.securityQuietWindowMs / 2))));
   timer.unref();
 
@@ -137,7 +131,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     group: consumer.group,
     ready: () => consumer.ready() && viewer.ready(),
     view: () => view.values(),
-    sweepNow: () => runSweep((topic, messages) => bus.produce(topic, messages)),
+    sweepNow: runSweep,
     async stop() {
       clearInterval(timer);
       await Promise.all([consumer.stop(), viewer.stop()]);

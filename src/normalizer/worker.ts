@@ -1,22 +1,15 @@
-import type { Bus, BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
-import { GROUPS, type Topics } from '../bus/topics';
-import type { Config } from '../config/config';
+import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import { GROUPS } from '../bus/topics';
 import { deadLetter } from '../dlq/dead-letter';
 import { AvroCodec, SCHEMA_HEADER } from '../shared/avro';
 import { LabelLimiter } from '../shared/label-limiter';
-import type { Logger } from '../shared/logger';
-import type { Metrics } from '../shared/metrics';
+import type { RoleDeps } from '../shared/role-deps';
 import { KNOWN_TOPICS, topicKey } from './catalogue';
 import { DedupeWindow } from './dedupe';
 import type { MistEvent } from './mist-event';
 import { normalizeWebhook } from './normalize';
 
-export interface NormalizerDeps {
-  bus: Bus;
-  topics: Topics;
-  config: Config;
-  metrics: Metrics;
-  logger: Logger;
+export interface NormalizerDeps extends RoleDeps {
   now?: () => number;
 }
 

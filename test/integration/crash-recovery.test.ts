@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { normalizeWebhook } from '../../src/normalizer/normalize';
+import { eventIdsOf } from '../helpers/events';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
 import { eventually, sampleJson } from '../helpers/fixtures';
 import { SECRET, postWebhook } from '../helpers/pipeline';
@@ -14,11 +14,7 @@ function alarm(n: number): string {
   return JSON.stringify(body);
 }
 
-function idOf(body: string): string {
-  const result = normalizeWebhook(body, 0, { map: {}, overrides: {} });
-  if ('error' in result || !result.results[0]!.ok) throw new Error('sample does not normalize');
-  return result.results[0]!.event.event_id;
-}
+const idOf = (body: string): string => eventIdsOf([body])[0]!;
 
 describe('a 200 is a promise: kill -9 of the whole process mid-stream loses nothing', () => {
   let hec: FakeHec;

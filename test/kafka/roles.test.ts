@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { normalizeWebhook } from '../../src/normalizer/normalize';
+import { eventIdsOf } from '../helpers/events';
 import { FakeHec } from '../helpers/fake-hec';
 import { eventually, sample, sampleFiles, sampleJson } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
@@ -13,13 +13,6 @@ jest.setTimeout(180_000); // several OS processes, group joins and rebalances pe
 const unavailable = kafkaBrokerAvailability();
 if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
 const maybe = unavailable ? describe.skip : describe;
-
-function idsOf(bodies: Array<Buffer | string>): string[] {
-  return bodies.flatMap((body) => {
-    const result = normalizeWebhook(body, 0, { map: {}, overrides: {} });
-    return 'error' in result ? [] : result.results.flatMap((r) => (r.ok ? [r.event.event_id] : []));
-  });
-}
 
 /** A distinct alarm per n, spread over sites so that every partition gets work. */
 function alarm(n: number): string {
@@ -78,7 +71,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     await Promise.all(workers.map(joined));
     const bodies = sampleFiles().map(sample);
     for (const body of bodies) expect((await postWebhook(ingress.url, body)).status).toBe(200);
-    const expected = new Set(idsOf(bodies));
+    const expected = new Set(eventIdsOf(bodies));
     await eventually(() => new Set(hec.eventIds()).size === expected.size, `${expected.size} events at HEC`, 60000);
     expect(new Set(hec.eventIds())).toEqual(expected);
     await eventually(() => hec.incidents().length > 0, 'incident writes at HEC', 60000);
@@ -97,7 +90,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     const accepted: string[] = [];
     for (let n = 0; n < 150; n++) {
       const body = alarm(n);
-      if ((await postWebhook(ingress.url, body)).status === 200) accepted.push(...idsOf([body]));
+      if ((await postWebhook(ingress.url, body)).status === 200) accepted.push(...eventIdsOf([body]));
       if (n === 50) await kill(normalizer);
       if (n === 80) await kill(splunk);
       if (n === 100) normalizer = await start('normalizer');
@@ -120,7 +113,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     const post = async (n: number): Promise<number> => {
       const body = alarm(n);
       const { status, headers } = await postWebhook(ingress.url, body);
-      if (status === 200) accepted.push(...idsOf([body]));
+      if (status === 200) accepted.push(...eventIdsOf([body]));
       else expect(headers.get('retry-after')).toBeTruthy();
       return status;
     };
@@ -147,7 +140,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     const accepted: string[] = [];
     const post = async (n: number): Promise<void> => {
       const body = alarm(n);
-      if ((await postWebhook(ingress.url, body)).status === 200) accepted.push(...idsOf([body]));
+      if ((await postWebhook(ingress.url, body)).status === 200) accepted.push(...eventIdsOf([body]));
     };
     for (let n = 0; n < 40; n++) await post(n);
     const second = await start('normalizer'); // joins: rebalance

@@ -1,23 +1,15 @@
-import type { Bus, Consumer, OutgoingMessage } from '../../bus/bus';
-import { GROUPS, type Topics } from '../../bus/topics';
-import type { Config } from '../../config/config';
+import type { Consumer, OutgoingMessage } from '../../bus/bus';
+import { GROUPS } from '../../bus/topics';
 import { incidentCodec } from '../../correlator/codec';
 import { deadLetter } from '../../dlq/dead-letter';
 import { KNOWN_TOPICS, KNOWN_TYPES } from '../../normalizer/catalogue';
 import { eventCodec } from '../../normalizer/worker';
 import { SCHEMA_HEADER } from '../../shared/avro';
 import { LabelLimiter } from '../../shared/label-limiter';
-import type { Logger } from '../../shared/logger';
-import type { Metrics } from '../../shared/metrics';
+import type { RoleDeps } from '../../shared/role-deps';
 import { IncidentGauges } from './incident-gauges';
 
-export interface MetricsSinkDeps {
-  bus: Bus;
-  topics: Topics;
-  config: Config;
-  metrics: Metrics;
-  logger: Logger;
-}
+export type MetricsSinkDeps = RoleDeps;
 
 /**
  * mist.events → `mistbridge_events_total`, `mistbridge_event_delay_seconds` (bounded labels);

@@ -1,23 +1,15 @@
-import type { Bus, BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
-import { GROUPS, type Topics } from '../../bus/topics';
-import type { Config } from '../../config/config';
+import type { BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
+import { GROUPS } from '../../bus/topics';
 import { deadLetter } from '../../dlq/dead-letter';
 import { incidentCodec } from '../../correlator/codec';
 import { eventCodec } from '../../normalizer/worker';
 import { SCHEMA_HEADER } from '../../shared/avro';
-import type { Logger } from '../../shared/logger';
-import type { Metrics } from '../../shared/metrics';
+import type { RoleDeps } from '../../shared/role-deps';
 import { HecClient } from './client';
 import { eventEnvelope, incidentEnvelope } from './encoder';
 import { HecSink } from './sink';
 
-export interface SplunkSinkDeps {
-  bus: Bus;
-  topics: Topics;
-  config: Config;
-  metrics: Metrics;
-  logger: Logger;
-}
+export type SplunkSinkDeps = RoleDeps;
 
 export interface SplunkSinkHandle extends Consumer {
   sink: HecSink;

@@ -1,0 +1,14 @@
+import type { Bus } from '../bus/bus';
+import type { Topics } from '../bus/topics';
+import type { Config } from '../config/config';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+
+/** What every role's start function receives. */
+export interface RoleDeps {
+  bus: Bus;
+  topics: Topics;
+  config: Config;
+  metrics: Metrics;
+  logger: Logger;
+}
