@@ -19,7 +19,7 @@ export interface HttpDeps {
   readiness: Readiness;
   logger: Logger;
   /** Present when this process runs the ingress role. */
-  webhook?: (req: Request, res: Response) => void;
+  webhook?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Present when this process runs the correlator role. */
   api?: Router;
 }
@@ -38,7 +38,7 @@ export interface HttpServers {
 export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   const publicApp = baseApp();
   if (deps.webhook) {
-    publicApp.post('/webhooks/mist', deps.webhook);
+    publicApp.post('/webhooks/mist', deps.webhook); // with a query string, say
     publicApp.all('/webhooks/mist', (_req, res) => {
       res.set('allow', 'POST').status(405).json({ error: 'use POST' });
     });
@@ -66,8 +66,13 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   const tls = deps.tls ? { cert: readFileSync(deps.tls.certFile), key: readFileSync(deps.tls.keyFile) } : null;
   // Node checks request and header timeouts on this period (default 30 s): often enough to matter.
   const options = { connectionsCheckingInterval: Math.min(5000, Math.ceil(limits.requestTimeoutMs / 2)) };
+  // The webhook is the hot path: it goes to its handler before Express's router and middleware.
+  const webhook = deps.webhook;
+  const publicListener: http.RequestListener = webhook
+    ? (req, res) => (req.method === 'POST' && req.url === '/webhooks/mist' ? webhook(req, res) : publicApp(req, res))
+    : publicApp;
   const servers = [
-    await listen(tls ? https.createServer({ ...options, ...tls }, publicApp) : http.createServer(options, publicApp), deps.host, deps.port, limits),
+    await listen(tls ? https.createServer({ ...options, ...tls }, publicListener) : http.createServer(options, publicListener), deps.host, deps.port, limits),
   ];
   if (adminApp !== publicApp) servers.push(await listen(http.createServer(options, adminApp), deps.host, deps.adminPort!, limits));
   return {
