@@ -98,7 +98,8 @@ describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
     expect(dlq[0]).toMatchObject({ stage: 'splunk', reason: 'hec_rejected', topic: 'mist.events', partition: 0 });
     expect(dlq[0]!.error).toMatch(/HEC code 6: Invalid data format/);
     expect(hec.indexed.map((e) => e.event.type)).toEqual(['AP_RECONFIGURED', 'AP_CONNECTED']);
-    expect(await counter(pipeline, 'mistbridge_dlq_total', { stage: 'splunk', reason: 'hec_rejected' })).toBe(1);
+    // counted once the dead letter is durable, a moment after the file shows it
+    await eventually(async () => (await counter(pipeline!, 'mistbridge_dlq_total', { stage: 'splunk', reason: 'hec_rejected' })) === 1, 'dead letter counted');
   });
 
   it('pauses without dropping while the token is refused, says so in /readyz and metrics, resumes when fixed', async () => {
