@@ -27,5 +27,6 @@ EXPOSE 8080 9090
 VOLUME ["/var/lib/mistbridge"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "dist/cli.js"]
+# A smaller young generation keeps RSS down at a negligible GC cost (see bench/RESULTS.md).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/cli.js"]
 CMD ["run"]
