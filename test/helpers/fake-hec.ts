@@ -44,6 +44,8 @@ export class FakeHec {
   down: Reply | null = null;
   /** Acks stay pending until released. */
   holdAcks = false;
+  /** Every answer waits this long (a slow Splunk). */
+  delayMs = 0;
   #nextAck = 0;
   readonly #pendingAcks = new Map<number, HecEnvelope[]>();
   readonly #confirmed = new Set<number>();
@@ -94,8 +96,11 @@ export class FakeHec {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const send = (status: number, body: object, headers: Record<string, string> = {}): void => {
-        res.writeHead(status, { 'content-type': 'application/json', ...headers });
-        res.end(JSON.stringify(body));
+        setTimeout(() => {
+          if (res.destroyed) return;
+          res.writeHead(status, { 'content-type': 'application/json', ...headers });
+          res.end(JSON.stringify(body));
+        }, this.delayMs);
       };
       const auth = req.headers.authorization;
       if (!auth) return send(401, { text: 'Token is required', code: 2 });

@@ -89,6 +89,20 @@ describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
     expect(await counter(pipeline, 'mistbridge_hec_events_total', { outcome: 'retried' })).toBeGreaterThan(0);
   });
 
+  it('rides out a slow HEC (timeouts) and a throttling one (429 + Retry-After) without losing anything', async () => {
+    hec.delayMs = 1500;
+    pipeline = await startPipeline(hecEnv(hec, { SPLUNK_HEC_TIMEOUT_MS: '300' }));
+    const files = sampleFiles().slice(30, 40);
+    for (const file of files) expect((await postWebhook(pipeline.url, sample(file))).status).toBe(200);
+    await eventually(async () => (await counter(pipeline!, 'mistbridge_hec_request_duration_seconds', { status: 'error' })) > 0, 'timed-out requests');
+    hec.delayMs = 0;
+    hec.script.push(HEC_REPLIES.throttled, HEC_REPLIES.throttled);
+    const expected = expectedIds(files);
+    await eventually(() => expected.size === new Set(hec.eventIds()).size, 'every event after the slow and throttled spell');
+    expect(new Set(hec.eventIds())).toEqual(expected);
+    expect(hec.requests.filter((r) => r.status === 429).length).toBe(2);
+  });
+
   it('splits at invalid-event-number: the bad event goes to the DLQ with the HEC code, the rest is delivered', async () => {
     pipeline = await startPipeline(hecEnv(hec, { SPLUNK_HEC_LINGER_MS: '300', MISTBRIDGE_ROLES: 'ingress,normalizer,splunk' }));
     hec.script.push(HEC_REPLIES.invalidFormat(1));

@@ -31,6 +31,8 @@ class TopicLog {
   /** Offset of entries[0]. */
   base = 0;
   entries: Entry[] = [];
+  /** Value bytes of the entries held in memory. */
+  bytes = 0;
   readonly groups = new Map<string, EmbeddedConsumer>();
   readonly waiters = new Set<() => void>();
 
@@ -46,6 +48,7 @@ class TopicLog {
     const last = this.entries[this.entries.length - 1];
     if (last && entry.root < last.root) this.unordered = true;
     this.entries.push(entry);
+    this.bytes += entry.bytes;
     for (const wake of this.waiters) wake();
     this.waiters.clear();
     return this.end - 1;
@@ -61,7 +64,7 @@ class TopicLog {
     for (const consumer of this.groups.values()) low = Math.min(low, consumer.committedOf(this.name));
     const drop = low - this.base;
     if (drop > 0 && (drop >= 1024 || drop === this.entries.length)) {
-      this.entries.splice(0, drop);
+      for (const dropped of this.entries.splice(0, drop)) this.bytes -= dropped.bytes;
       this.base = low;
       if (this.entries.length === 0) this.unordered = false;
     }
@@ -97,8 +100,6 @@ export class EmbeddedBus implements Bus {
   readonly kind = 'embedded' as const;
   readonly #topics = new Map<string, TopicLog>();
   readonly #journal: Journal;
-  readonly #rawSizes: Array<{ offset: number; bytes: number }> = [];
-  #rawPendingBytes = 0;
   #started = false;
   #closed = false;
 
@@ -132,8 +133,10 @@ export class EmbeddedBus implements Bus {
 
   writable(): Writability {
     if (!this.#started || this.#closed) return { ok: false, reason: 'bus not started', retryAfterS: 5 };
-    if (this.#rawPendingBytes >= this.options.maxBacklogBytes)
-      return { ok: false, reason: 'backlog over its bound', retryAfterS: 5 };
+    // What is held in memory (webhooks not yet normalized, events not yet delivered) is the bound.
+    let held = 0;
+    for (const log of this.#topics.values()) held += log.bytes;
+    if (held >= this.options.maxBacklogBytes) return { ok: false, reason: 'backlog over its bound', retryAfterS: 5 };
     const error = this.#journal.lastError;
     if (error) return { ok: false, reason: `journal write failed: ${error.message}`, retryAfterS: 10 };
     return { ok: true };
@@ -152,8 +155,6 @@ export class EmbeddedBus implements Bus {
   }
 
   #appendRaw(offset: number, key: string, value: Buffer, headers: Record<string, string>): void {
-    this.#rawSizes.push({ offset, bytes: value.length });
-    this.#rawPendingBytes += value.length;
     this.#log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length });
   }
 
@@ -284,7 +285,6 @@ export class EmbeddedBus implements Bus {
         if (root !== undefined) low = Math.min(low, root);
       }
     }
-    while (this.#rawSizes.length > 0 && this.#rawSizes[0]!.offset < low) this.#rawPendingBytes -= this.#rawSizes.shift()!.bytes;
     this.#journal.checkpoint(low);
   }
 }
