@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { sign } from '../../src/ingress/verify';
 import { FakeHec } from '../helpers/fake-hec';
+import { eventIdsOf } from '../helpers/events';
 import { eventually, sample, sampleJson } from '../helpers/fixtures';
 import { SECRET, postWebhook, startPipeline } from '../helpers/pipeline';
 import { startProcess } from '../helpers/process';
@@ -161,6 +162,60 @@ describe('privacy', () => {
     } finally {
       await pipeline.stop();
       await hec.stop();
+    }
+  });
+});
+
+/** A real full disk: a tiny tmpfs as DATA_DIR (needs mount rights, which CI's root has). */
+function smallDisk(kib: number): string | null {
+  const dir = mkdtempSync(join(tmpdir(), 'mistbridge-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', dir], { stdio: 'ignore' });
+    return dir;
+  } catch {
+    return null;
+  }
+}
+
+function canMount(): boolean {
+  const probe = smallDisk(16);
+  if (probe) execFileSync('umount', [probe]);
+  return probe !== null;
+}
+
+describe('DATA_DIR full', () => {
+  const mountable = canMount();
+  if (!mountable) console.warn('skipping the full-disk test: cannot mount a tmpfs here (needs root)');
+  (mountable ? it : it.skip)('answers 503 instead of 200-then-lose, says why, and recovers once space is freed', async () => {
+    const dir = smallDisk(96);
+    const hec = await new FakeHec().start();
+    hec.down = { status: 503, code: 9, text: 'Server is busy' }; // nothing is checkpointed: the journal only grows
+    const pipeline = await startPipeline({ DATA_DIR: dir!, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_RETRY_MAX_MS: '200', MISTBRIDGE_ROLES: 'ingress,normalizer,splunk' });
+    try {
+      const accepted: string[] = [];
+      let refused = 0;
+      for (let n = 0; n < 200 && refused === 0; n++) {
+        const alarm = sampleJson('alarms__device-down-alarmdef.json');
+        alarm.events[0] = { ...alarm.events[0], id: `disk-${n}`, pad: 'x'.repeat(1500) };
+        const text = JSON.stringify(alarm);
+        const { status } = await postWebhook(pipeline.url, text);
+        if (status === 200) accepted.push(text);
+        else if (status === 503) refused++;
+      }
+      expect(refused).toBe(1);
+      expect(accepted.length).toBeGreaterThan(5);
+      const ready = await (await fetch(`${pipeline.url}/readyz`)).json() as { checks: { ingress: { reason: string } } };
+      expect(ready.checks.ingress.reason).toMatch(/journal write failed: .*(ENOSPC|no space)/i);
+
+      execFileSync('mount', ['-o', 'remount,size=4m', dir!]);
+      hec.down = null;
+      await eventually(async () => (await postWebhook(pipeline.url, body)).status === 200, 'accepting again after space was freed');
+      const ids = eventIdsOf(accepted);
+      await eventually(() => ids.every((id) => hec.eventIds().includes(id)), 'every accepted webhook delivered');
+    } finally {
+      await pipeline.stop();
+      await hec.stop();
+      execFileSync('umount', [dir!]);
     }
   });
 });

@@ -16,6 +16,7 @@ export interface JournalRecord {
 }
 
 const SEGMENT_BYTES = 64 * 1024 * 1024;
+const ERROR_HOLD_MS = 1000;
 const HEADER_BYTES = 8; // u32 payload length, u32 crc32 of the payload
 
 /**
@@ -32,7 +33,7 @@ export class Journal {
   #checkpoint = 0;
   #pending: Array<{ buffers: Buffer[]; count: number; resolve: (offsets: number[]) => void; reject: (err: Error) => void }> = [];
   #flushing: Promise<void> | null = null;
-  #lastError: Error | null = null;
+  #lastError: { error: Error; at: number } | null = null;
 
   constructor(private readonly dir: string) {}
 
@@ -73,9 +74,12 @@ export class Journal {
     return this.#nextOffset;
   }
 
-  /** The last write or fsync error, cleared by the next successful flush. */
+  /**
+   * The last write or fsync error if it is recent: a full or read-only disk refuses writes, but
+   * after a second the next write is tried again, so freeing space brings the ingress back.
+   */
   get lastError(): Error | null {
-    return this.#lastError;
+    return this.#lastError && Date.now() - this.#lastError.at < ERROR_HOLD_MS ? this.#lastError.error : null;
   }
 
   /** Resolves with the records' offsets once they are on disk. */
@@ -110,7 +114,7 @@ export class Journal {
           entry.resolve(offsets);
         }
       } catch (err) {
-        this.#lastError = err as Error;
+        this.#lastError = { error: err as Error, at: Date.now() };
         // Undo a partial write so later records do not land behind garbage.
         await ftruncateAsync(this.#fd, before).catch(() => undefined);
         for (const entry of batch) entry.reject(err as Error);

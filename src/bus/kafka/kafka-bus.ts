@@ -268,7 +268,16 @@ class KafkaBusConsumer implements Consumer {
       // Never throws except to hand the partition back: a handler failure is retried here, like the
       // embedded bus does, and a rebalance leaves the batch uncommitted for the partition's next owner.
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
-        await this.#assigned;
+        // Rebuilding state at assignment can outlast the session timeout: keep the membership alive.
+        let assigned = false;
+        const settle = (): void => {
+          assigned = true;
+        };
+        this.#assigned.then(settle, settle);
+        while (!assigned) {
+          await Promise.race([this.#assigned, sleep(1000)]);
+          if (!assigned && !(await stillMember(heartbeat))) return;
+        }
         const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
         for (let i = 0; i < messages.length; i += maxBatch) {
           const chunk = messages.slice(i, i + maxBatch);
