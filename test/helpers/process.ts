@@ -25,7 +25,7 @@ export function startProcess(env: Record<string, string>, args: string[] = ['run
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mistbridge did not start: ${stderr}`)), 20000);
+    const timer = setTimeout(() => reject(new Error(`mistbridge did not start: ${stderr}`)), 60000); // Kafka group joins after a kill -9 wait out the dead member's session
     void exited.then((code) => reject(new Error(`mistbridge exited with ${code}: ${stderr}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let entry: Record<string, unknown>;

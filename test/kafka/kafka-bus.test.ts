@@ -89,6 +89,22 @@ maybe('KafkaBus against a real Kafka-protocol broker', () => {
     await consumer.stop();
   });
 
+  it('keeps producing and consuming through a slow broker', async () => {
+    const seen: string[] = [];
+    const consumer = await bus.consume({ group: 'slow-group', topics: [topics.dlq], handler: async (batch) => void seen.push(...batch.map((m) => m.value!.toString())) });
+    await broker.command('rtt -1 300');
+    try {
+      const started = Date.now();
+      await bus.produce(topics.dlq, [{ key: 'slow', value: Buffer.from('through-a-slow-broker') }], { timeoutMs: 10000 });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      await eventually(() => seen.includes('through-a-slow-broker'), 'consumed through the slow broker', 60000);
+      expect(bus.writable().ok).toBe(true);
+    } finally {
+      await broker.command('rtt -1 0');
+      await consumer.stop();
+    }
+  });
+
   it('is unwritable while the brokers are down and writable again after', async () => {
     await broker.command('down -1');
     await expect(bus.produce(topics.raw, [{ key: 'x', value: Buffer.from('{}') }], { timeoutMs: 1000 })).rejects.toThrow();

@@ -132,6 +132,38 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     }, 'every accepted event at HEC', 90000);
   });
 
+  it('a correlator killed -9 rebuilds its incidents from mist.incidents; the API and the metrics agree', async () => {
+    const ingress = await start('ingress');
+    const normalizer = await start('normalizer');
+    let correlator = await start('correlator');
+    const metrics = await start('metrics');
+    await Promise.all([normalizer, correlator, metrics].map(joined));
+    const down = sampleJson('alarms__device-down-alarmdef.json');
+    down.events[0] = { ...down.events[0], aps: ['d420b02000fa', '5c5b355114cc'] };
+    expect((await postWebhook(ingress.url, JSON.stringify(down))).status).toBe(200);
+    type ApiIncident = { key: string; state: string; version: number };
+    const incidents = async (p: MistbridgeProcess): Promise<ApiIncident[]> => (await (await fetch(`${p.url}/api/incidents`)).json()) as ApiIncident[];
+    await eventually(async () => (await incidents(correlator)).filter((i) => i.state === 'open').length === 2, 'two open incidents', 60000);
+
+    await kill(correlator);
+    correlator = await start('correlator');
+    await joined(correlator);
+    await eventually(async () => (await incidents(correlator)).filter((i) => i.state === 'open').length === 2, 'incidents back after the restart', 60000);
+
+    const up = sampleJson('alarms__device-reconnected-alarmdef.json');
+    up.events[0] = { ...up.events[0], aps: ['5c5b355114cc'], timestamp: 1629754300 };
+    expect((await postWebhook(ingress.url, JSON.stringify(up))).status).toBe(200);
+    await eventually(async () => {
+      const now = await incidents(correlator);
+      return now.length === 2 && now.find((i) => i.key.endsWith(':5c5b355114cc'))?.state === 'resolved';
+    }, 'the recovery applied to the rebuilt state', 60000);
+    const resolved = (await incidents(correlator)).find((i) => i.key.endsWith(':5c5b355114cc'))!;
+    expect(resolved.version).toBe(2); // the same incident moved on: the state was not lost with the process
+    const openGauge = async (): Promise<number> =>
+      [...(await (await fetch(`${metrics.url}/metrics`)).text()).matchAll(/^mistbridge_incidents_open\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    await eventually(async () => (await openGauge()) === 1, 'metrics agree: one open incident', 60000);
+  });
+
   it('two normalizers share the partitions and lose nothing across the rebalances', async () => {
     const ingress = await start('ingress');
     const splunk = await start('splunk');
