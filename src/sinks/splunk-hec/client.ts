@@ -30,7 +30,8 @@ export class HecClient {
   }
 
   post(path: string, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<HecReply> {
-    const url = new URL(path, this.#base);
+    // Appended, not resolved: a HEC behind a path prefix (https://lb/splunk) keeps its prefix.
+    const url = new URL(`${this.#base.href.replace(/\/+$/, '')}${path}`);
     return new Promise((resolve, reject) => {
       const request = this.#transport.request(
         url,
