@@ -218,3 +218,22 @@ describe('a flood far above capacity', () => {
   });
 });
 
+
+describe('schema fingerprints', () => {
+  it('a message written with another schema goes to the DLQ of every reader, and the stream moves on', async () => {
+    const hec = await new FakeHec().start();
+    const pipeline = await startPipeline(hecEnv(hec));
+    try {
+      await pipeline.bus.produce('mist.events', [{ key: 'site', value: Buffer.from('not avro'), headers: { 'mistbridge-schema': 'f'.repeat(64) } }]);
+      const dlq = await readDlq(pipeline.dataDir, 3);
+      expect(dlq.map((d) => d.stage).sort()).toEqual(['correlator', 'metrics', 'splunk']);
+      expect(dlq.every((d) => d.reason === 'schema_mismatch' && /written with schema f{64}/.test(d.error))).toBe(true);
+      expect(Buffer.from(dlq[0]!.value_base64 as string, 'base64').toString()).toBe('not avro');
+      await postWebhook(pipeline.url, sample('alarms__switch-down-alarmdef.json'));
+      await eventually(() => hec.events().length === 1, 'the next event delivered');
+    } finally {
+      await pipeline.stop();
+      await hec.stop();
+    }
+  });
+});
