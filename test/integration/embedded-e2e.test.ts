@@ -98,9 +98,10 @@ describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
     hec.delayMs = 0;
     hec.script.push(HEC_REPLIES.throttled, HEC_REPLIES.throttled);
     const expected = expectedIds(files);
-    await eventually(() => expected.size === new Set(hec.eventIds()).size, 'every event after the slow and throttled spell');
+    // A timed-out request may still have been indexed (as with Splunk): the sink's own count says when it is done.
+    await eventually(() => hec.requests.filter((r) => r.status === 429).length === 2, 'both throttled answers used');
+    await eventually(async () => (await counter(pipeline!, 'mistbridge_hec_events_total', { outcome: 'delivered' })) >= expected.size, 'the sink delivered everything');
     expect(new Set(hec.eventIds())).toEqual(expected);
-    expect(hec.requests.filter((r) => r.status === 429).length).toBe(2);
   });
 
   it('splits at invalid-event-number: the bad event goes to the DLQ with the HEC code, the rest is delivered', async () => {
