@@ -40,7 +40,7 @@ function startNode(script, args, env) {
 /** Runs mistbridge the way `npm start` and the container do (same V8 flags). */
 function startMistbridge(env, roles = 'ingress,normalizer,splunk,metrics,correlator') {
   // LOG_LEVEL info: the ready line is an info line.
-  return startNode(join(ROOT, 'dist', 'cli.js'), ['run', '--roles', roles], { LOG_LEVEL: 'info', NODE_OPTIONS: '--max-semi-space-size=4', ...env });
+  return startNode(join(ROOT, 'dist', 'cli.js'), ['run', '--roles', roles], { LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=4', ...env });
 }
 
 async function stop(proc) {
