@@ -17,8 +17,6 @@ export interface CorrelatorDeps extends RoleDeps {
 export interface CorrelatorHandle extends Consumer {
   /** Every incident held, all partitions: what the API serves. */
   view(): Iterable<Incident>;
-  /** Runs the quiet-window and retention sweep now (it also runs at start and on a timer). */
-  sweepNow(): Promise<void>;
 }
 
 /** At least every 30 s (CONTRACT section 6); more often when the window itself is shorter. */
@@ -131,7 +129,6 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     group: consumer.group,
     ready: () => consumer.ready() && viewer.ready(),
     view: () => view.values(),
-    sweepNow: runSweep,
     async stop() {
       clearInterval(timer);
       await Promise.all([consumer.stop(), viewer.stop()]);

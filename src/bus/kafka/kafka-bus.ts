@@ -48,10 +48,6 @@ export class KafkaBus implements Bus {
     this.#admin = this.#kafka.admin();
   }
 
-  get kafka(): Kafka {
-    return this.#kafka;
-  }
-
   /** Connects once; roles may produce before the runtime calls it (a correlator sweeping at assignment). */
   start(): Promise<void> {
     this.#started ??= (async () => {
