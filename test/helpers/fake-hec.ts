@@ -91,6 +91,12 @@ export class FakeHec {
     return this.events().map((e) => e.fields.event_id!);
   }
 
+  /** Whether every one of these event_ids has been indexed. */
+  hasAll(ids: readonly string[]): boolean {
+    const indexed = new Set(this.eventIds());
+    return ids.every((id) => indexed.has(id));
+  }
+
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

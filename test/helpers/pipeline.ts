@@ -25,3 +25,15 @@ export async function postWebhook(url: string, body: Buffer | string, secret = S
   });
   return { status: response.status, body: await response.json(), headers: response.headers };
 }
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
+
+/** The series of one metric family of a running pipeline. */
+export async function metricValues(pipeline: Pipeline, name: string): Promise<Array<{ labels: Partial<Record<string, string | number>>; value: number }>> {
+  return (await pipeline.metrics.registry.getSingleMetric(name)!.get()).values;
+}
+
+/** The sum of a family's series whose labels match `labels`. */
+export async function metricSum(pipeline: Pipeline, name: string, labels: Record<string, string>): Promise<number> {
+  return (await metricValues(pipeline, name)).filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((sum, v) => sum + v.value, 0);
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { eventIdsOf } from '../helpers/events';
 import { eventually, sample, sampleFiles } from '../helpers/fixtures';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
-import { postWebhook, startPipeline } from '../helpers/pipeline';
+import { metricSum as counter, postWebhook, startPipeline } from '../helpers/pipeline';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 type ReadyBody = { ready: boolean; checks: Record<string, { ok: boolean; paused?: boolean; reason?: string }> };
@@ -19,11 +19,6 @@ function hecEnv(hec: FakeHec, extra: Record<string, string> = {}): Record<string
     SPLUNK_HEC_RETRY_MAX_MS: '200',
     ...extra,
   };
-}
-
-async function counter(pipeline: Pipeline, name: string, labels: Record<string, string>): Promise<number> {
-  const metric = await pipeline.metrics.registry.getSingleMetric(name)!.get();
-  return metric.values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((sum, v) => sum + v.value, 0);
 }
 
 describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
@@ -208,10 +203,7 @@ describe('a flood far above capacity', () => {
       expect(health.every((s) => s === 200)).toBe(true);
       hec.down = null;
       const ids = eventIdsOf(accepted.map((r) => r.body));
-      await eventually(() => {
-        const delivered = new Set(hec.eventIds());
-        return ids.every((id) => delivered.has(id));
-      }, 'every accepted event');
+      await eventually(() => hec.hasAll(ids), 'every accepted event');
     } finally {
       await pipeline.stop();
       await hec.stop();

@@ -1,6 +1,6 @@
 import { FakeHec } from '../helpers/fake-hec';
 import { eventually, sampleJson } from '../helpers/fixtures';
-import { postWebhook, startPipeline } from '../helpers/pipeline';
+import { metricValues as gauge, postWebhook, startPipeline } from '../helpers/pipeline';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 type ApiIncident = { incident_id: string; key: string; kind: string; state: string; entities: string[]; resolve_reason: string | null; resolved_at: number | null };
@@ -17,10 +17,6 @@ const SITE = 'dcfb31a1-d615-4361-8c95-b9dde05aa704';
 async function api(pipeline: Pipeline, path: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${pipeline.url}/api${path}`);
   return { status: response.status, body: await response.json() };
-}
-
-async function gauge(pipeline: Pipeline, name: string): Promise<Array<{ labels: Partial<Record<string, string | number>>; value: number }>> {
-  return (await pipeline.metrics.registry.getSingleMetric(name)!.get()).values;
 }
 
 describe('incidents end to end: signed webhooks → API, Splunk and metrics agree, and survive a restart', () => {

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { sign } from '../../src/ingress/verify';
-import { SECRET, startPipeline } from '../helpers/pipeline';
+import { SECRET, metricSum, startPipeline } from '../helpers/pipeline';
 import { sample } from '../helpers/fixtures';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
@@ -8,10 +8,7 @@ type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 const body = sample('alarms__device-restarted-alarmdef.json');
 const signed = (payload: Buffer | string, secret = SECRET) => ({ 'content-type': 'application/json', 'x-mist-signature-v2': sign(payload, secret) });
 
-async function webhookCount(pipeline: Pipeline, outcome: string): Promise<number> {
-  const metric = await pipeline.metrics.registry.getSingleMetric('mistbridge_webhooks_total')!.get();
-  return metric.values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
-}
+const webhookCount = (pipeline: Pipeline, outcome: string): Promise<number> => metricSum(pipeline, 'mistbridge_webhooks_total', { outcome });
 
 describe('POST /webhooks/mist (CONTRACT section 3)', () => {
   let pipeline: Pipeline;

@@ -97,10 +97,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
       if (n === 110) splunk = await start('splunk');
     }
     expect(accepted).toHaveLength(150);
-    await eventually(() => {
-      const delivered = new Set(hec.eventIds());
-      return accepted.every((id) => delivered.has(id));
-    }, 'every accepted event at HEC', 90000);
+    await eventually(() => hec.hasAll(accepted), 'every accepted event at HEC', 90000);
     const known = new Set(accepted);
     expect(hec.eventIds().every((id) => known.has(id))).toBe(true);
   });
@@ -132,10 +129,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     await broker.command('up -1');
     await eventually(async () => (await fetch(`${ingress.url}/readyz`)).status === 200, 'ingress ready again', 30000);
     for (let n = 20; n < 30; n++) await post(n);
-    await eventually(() => {
-      const delivered = new Set(hec.eventIds());
-      return accepted.every((id) => delivered.has(id));
-    }, 'every accepted event at HEC', 90000);
+    await eventually(() => hec.hasAll(accepted), 'every accepted event at HEC', 90000);
   });
 
   it('a correlator killed -9 rebuilds its incidents from mist.incidents; the API and the metrics agree', async () => {
@@ -188,10 +182,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     expect(await second.exited).toBe(0);
     running = running.filter((p) => p !== second);
     for (let n = 80; n < 120; n++) await post(n);
-    await eventually(() => {
-      const delivered = new Set(hec.eventIds());
-      return accepted.every((id) => delivered.has(id));
-    }, 'every accepted event at HEC', 90000);
+    await eventually(() => hec.hasAll(accepted), 'every accepted event at HEC', 90000);
     expect(accepted).toHaveLength(120);
   }, 180_000);
 });
