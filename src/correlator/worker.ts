@@ -1,6 +1,6 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
-import { deadLetter } from '../dlq/dead-letter';
+import { deadLetter, sendDeadLetters } from '../dlq/dead-letter';
 import type { MistEvent } from '../normalizer/mist-event';
 import { eventCodec } from '../normalizer/worker';
 import { SCHEMA_HEADER } from '../shared/avro';
@@ -90,10 +90,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
           }
         }
         if (writes.length > 0) await context.produce(topics.incidents, writes.map(encode));
-        if (dead.length > 0) {
-          await context.produce(topics.dlq, dead);
-          deps.metrics.dlq?.inc({ stage: 'correlator', reason: 'schema_mismatch' }, dead.length);
-        }
+        await sendDeadLetters(context.produce, deps, 'correlator', dead);
         for (const [key, incident] of staged) state.set(key, incident);
       }),
   });

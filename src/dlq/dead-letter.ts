@@ -1,4 +1,5 @@
-import type { BusMessage, OutgoingMessage } from '../bus/bus';
+import type { BatchContext, BusMessage, OutgoingMessage } from '../bus/bus';
+import type { RoleDeps } from '../shared/role-deps';
 
 export type Stage = 'normalizer' | 'splunk' | 'correlator' | 'metrics';
 
@@ -14,4 +15,16 @@ export function deadLetter(stage: Stage, reason: string, error: string, source: 
     value_base64: value.toString('base64'),
   };
   return { key: source.key, value: Buffer.from(JSON.stringify(record)), headers: { stage, reason } };
+}
+
+/**
+ * Writes a batch's dead letters and, in the same place, counts and logs them (one log line per
+ * batch), so the DLQ, `mistbridge_dlq_total` and the logs always agree.
+ */
+export async function sendDeadLetters(produce: BatchContext['produce'], deps: RoleDeps, stage: Stage, letters: OutgoingMessage[]): Promise<void> {
+  if (letters.length === 0) return;
+  await produce(deps.topics.dlq, letters);
+  const reasons = letters.map((letter) => letter.headers?.reason ?? 'unknown');
+  for (const reason of reasons) deps.metrics.dlq?.inc({ stage, reason });
+  deps.logger.warn('messages dead-lettered', { stage, count: letters.length, reasons: [...new Set(reasons)] });
 }

@@ -1,6 +1,6 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
-import { deadLetter } from '../dlq/dead-letter';
+import { deadLetter, sendDeadLetters } from '../dlq/dead-letter';
 import { AvroCodec, SCHEMA_HEADER } from '../shared/avro';
 import { LabelLimiter } from '../shared/label-limiter';
 import type { RoleDeps } from '../shared/role-deps';
@@ -35,10 +35,10 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
     maxBatch: 200,
     handler: async (batch, context) => {
       const events: OutgoingMessage[] = [];
-      const dead: Array<{ message: OutgoingMessage; reason: string }> = [];
+      const dead: OutgoingMessage[] = [];
       const written = new Set<string>();
       const deadLetterOf = (reason: string, error: string, source: BusMessage, value?: Buffer): void => {
-        dead.push({ message: deadLetter('normalizer', reason, error, source, value), reason });
+        dead.push(deadLetter('normalizer', reason, error, source, value));
       };
 
       for (const message of batch) {
@@ -73,11 +73,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
       }
 
       if (events.length > 0) await context.produce(topics.events, events);
-      if (dead.length > 0) {
-        await context.produce(topics.dlq, dead.map((d) => d.message));
-        for (const d of dead) metrics.dlq?.inc({ stage: 'normalizer', reason: d.reason });
-        deps.logger.warn('events dead-lettered', { stage: 'normalizer', count: dead.length, reasons: [...new Set(dead.map((d) => d.reason))] });
-      }
+      await sendDeadLetters(context.produce, deps, 'normalizer', dead);
       window.add(written, now());
     },
   });

@@ -1,7 +1,7 @@
 import type { Consumer, OutgoingMessage } from '../../bus/bus';
 import { GROUPS } from '../../bus/topics';
 import { incidentCodec } from '../../correlator/codec';
-import { deadLetter } from '../../dlq/dead-letter';
+import { deadLetter, sendDeadLetters } from '../../dlq/dead-letter';
 import { KNOWN_TOPICS, KNOWN_TYPES } from '../../normalizer/catalogue';
 import { eventCodec } from '../../normalizer/worker';
 import { SCHEMA_HEADER } from '../../shared/avro';
@@ -52,10 +52,7 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
           dead.push(deadLetter('metrics', 'schema_mismatch', (err as Error).message, message));
         }
       }
-      if (dead.length > 0) {
-        await context.produce(deps.topics.dlq, dead);
-        deps.metrics.dlq?.inc({ stage: 'metrics', reason: 'schema_mismatch' }, dead.length);
-      }
+      await sendDeadLetters(context.produce, deps, 'metrics', dead);
     },
   });
 }

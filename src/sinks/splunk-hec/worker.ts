@@ -1,6 +1,6 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
 import { GROUPS } from '../../bus/topics';
-import { deadLetter } from '../../dlq/dead-letter';
+import { deadLetter, sendDeadLetters } from '../../dlq/dead-letter';
 import { incidentCodec } from '../../correlator/codec';
 import { eventCodec } from '../../normalizer/worker';
 import { SCHEMA_HEADER } from '../../shared/avro';
@@ -32,7 +32,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
     handler: async (batch, context) => {
       const envelopes: string[] = [];
       const sources: BusMessage[] = [];
-      const dead: Array<{ message: OutgoingMessage; reason: string }> = [];
+      const dead: OutgoingMessage[] = [];
       for (const message of batch) {
         if (!message.value) continue; // a tombstone: the incident was forgotten, nothing to index
         try {
@@ -43,16 +43,12 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
           );
           sources.push(message);
         } catch (err) {
-          dead.push({ message: deadLetter('splunk', 'schema_mismatch', (err as Error).message, message), reason: 'schema_mismatch' });
+          dead.push(deadLetter('splunk', 'schema_mismatch', (err as Error).message, message));
         }
       }
       const rejected = envelopes.length > 0 ? await sink.deliver(envelopes, context.signal) : [];
-      for (const r of rejected) dead.push({ message: deadLetter('splunk', r.reason, r.error, sources[r.index]!), reason: r.reason });
-      if (dead.length > 0) {
-        await context.produce(deps.topics.dlq, dead.map((d) => d.message));
-        for (const d of dead) deps.metrics.dlq?.inc({ stage: 'splunk', reason: d.reason });
-        deps.logger.warn('events dead-lettered', { stage: 'splunk', count: dead.length, errors: [...new Set(rejected.map((r) => r.error))].slice(0, 5) });
-      }
+      for (const r of rejected) dead.push(deadLetter('splunk', r.reason, r.error, sources[r.index]!));
+      await sendDeadLetters(context.produce, deps, 'splunk', dead);
     },
   });
 
