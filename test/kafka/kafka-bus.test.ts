@@ -105,6 +105,17 @@ maybe('KafkaBus against a real Kafka-protocol broker', () => {
     }
   });
 
+  it('a broker that misses the deadline makes the produce fail and the bus unwritable until it answers again', async () => {
+    await broker.command('rtt -1 3000');
+    try {
+      await expect(bus.produce(topics.raw, [{ key: 'late', value: Buffer.from('{}') }], { timeoutMs: 500 })).rejects.toThrow(/within 500 ms/);
+      expect(bus.writable().ok).toBe(false);
+    } finally {
+      await broker.command('rtt -1 0');
+    }
+    await eventually(() => bus.writable().ok, 'writable again', 30000);
+  });
+
   it('is unwritable while the brokers are down and writable again after', async () => {
     await broker.command('down -1');
     await expect(bus.produce(topics.raw, [{ key: 'x', value: Buffer.from('{}') }], { timeoutMs: 1000 })).rejects.toThrow();

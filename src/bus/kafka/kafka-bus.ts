@@ -69,17 +69,30 @@ export class KafkaBus implements Bus {
 
   async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
     await this.start();
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const send = this.#producer.send({
+      topic,
+      acks: -1,
+      timeout: timeoutMs,
+      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+    });
     try {
-      await this.#producer.send({
-        topic,
-        acks: -1,
-        timeout: options.timeoutMs ?? 30_000,
-        messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-      });
+      // kafkajs keeps retrying a dead broker for longer than the caller waits; a missed deadline is
+      // itself the sign that Kafka is unavailable, so /readyz must say so, not only the one request.
+      await Promise.race([
+        send,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`not acknowledged within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
       this.#healthy = true;
     } catch (err) {
+      send.catch(() => undefined);
       this.#unhealthy(err as Error);
       throw new BusUnavailableError(`Kafka did not acknowledge: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
