@@ -34,7 +34,10 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   const events = eventCodec();
   const incidents = incidentCodec();
   const state = new Map<string, Incident>();
-  const view = new Map<string, Incident>();
+  // The view keeps the encoded bytes (which, on the embedded bus, are the very buffers the store
+  // holds) and decodes on request: the API is read rarely, and decoded copies of every incident
+  // would double the correlator's memory.
+  const view = new Map<string, BusMessage>();
   let queue: Promise<unknown> = Promise.resolve();
   // The timer and the consumer both change `state`: one at a time.
   const serial = <T>(work: () => Promise<T>): Promise<T> => {
@@ -112,7 +115,17 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     handler: async (batch) => {
       for (const message of batch) {
         if (message.value === null) view.delete(message.key);
-        else view.set(message.key, incidents.decode(message.value, message.headers[SCHEMA_HEADER]));
+        else {
+          try {
+            incidents.decode(message.value, message.headers[SCHEMA_HEADER]);
+          } catch (err) {
+            logger.warn('incident left out of the API: unreadable', { key: message.key, error: (err as Error).message });
+            continue;
+          }
+          // kafkajs hands out windows into its whole fetch response: keep a copy, not the response.
+          const value = message.value.buffer.byteLength > 8192 ? Buffer.from(message.value) : message.value;
+          view.set(message.key, { ...message, value });
+        }
       }
     },
   });
@@ -125,7 +138,9 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   return {
     group: consumer.group,
     ready: () => consumer.ready() && viewer.ready(),
-    view: () => view.values(),
+    *view() {
+      for (const message of view.values()) yield incidents.decode(message.value!, message.headers[SCHEMA_HEADER]);
+    },
     async stop() {
       clearInterval(timer);
       await Promise.all([consumer.stop(), viewer.stop()]);

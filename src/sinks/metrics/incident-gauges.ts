@@ -3,12 +3,16 @@ import type { Metrics } from '../../shared/metrics';
 
 type Family = NonNullable<Metrics['events']>;
 
+/** What the gauges need of an incident; whole incidents would triple the role's memory per open incident. */
+type Tracked = Pick<Incident, 'incident_id' | 'version' | 'state' | 'kind' | 'severity'> & { device: DeviceLabels | null };
+type DeviceLabels = { device_mac: string; device_type: string; site_id: string };
+
 /**
  * Follows the incident stream into `mistbridge_incidents_open`, `mistbridge_incidents_total` and
  * `mistbridge_device_up`. Versions only grow per key, so a redelivered or older write changes nothing.
  */
 export class IncidentGauges {
-  readonly #latest = new Map<string, Incident>();
+  readonly #latest = new Map<string, Tracked>();
 
   constructor(private readonly family: Family) {}
 
@@ -19,20 +23,20 @@ export class IncidentGauges {
       if (!previous) return;
       this.#latest.delete(key);
       this.#untrack(previous);
-      if (previous.kind === 'device' && previous.entities[0]) this.family.deviceUp.remove(deviceLabels(previous));
+      if (previous.device) this.family.deviceUp.remove(previous.device);
       return;
     }
     if (previous && previous.version >= incident.version) return;
     if (previous) this.#untrack(previous);
-    this.#latest.set(key, incident);
-    if (incident.state === 'open') this.family.incidentsOpen.inc({ kind: incident.kind, severity: incident.severity });
-    if (incident.kind === 'device' && incident.entities[0]) {
-      this.family.deviceUp.set(deviceLabels(incident), incident.state === 'open' ? 0 : 1);
-    }
+    const { incident_id, version, state, kind, severity } = incident;
+    const device = kind === 'device' && incident.entities[0] ? deviceLabels(incident) : null;
+    this.#latest.set(key, { incident_id, version, state, kind, severity, device });
+    if (state === 'open') this.family.incidentsOpen.inc({ kind, severity });
+    if (device) this.family.deviceUp.set(device, state === 'open' ? 0 : 1);
     if (!countTransitions) return;
-    const newIncident = previous?.incident_id !== incident.incident_id;
-    if (newIncident) this.family.incidentsTotal.inc({ kind: incident.kind, transition: 'opened' });
-    if (incident.state === 'resolved' && (newIncident || previous?.state === 'open')) this.family.incidentsTotal.inc({ kind: incident.kind, transition: 'resolved' });
+    const newIncident = previous?.incident_id !== incident_id;
+    if (newIncident) this.family.incidentsTotal.inc({ kind, transition: 'opened' });
+    if (state === 'resolved' && (newIncident || previous?.state === 'open')) this.family.incidentsTotal.inc({ kind, transition: 'resolved' });
   }
 
   /** Forgets everything (a new partition assignment brings its own state). */
@@ -40,11 +44,11 @@ export class IncidentGauges {
     for (const key of [...this.#latest.keys()]) this.apply(key, null, false);
   }
 
-  #untrack(incident: Incident): void {
+  #untrack(incident: Tracked): void {
     if (incident.state === 'open') this.family.incidentsOpen.dec({ kind: incident.kind, severity: incident.severity });
   }
 }
 
-function deviceLabels(incident: Incident): { device_mac: string; device_type: string; site_id: string } {
+function deviceLabels(incident: Incident): DeviceLabels {
   return { device_mac: incident.entities[0]!, device_type: incident.device_type ?? 'unknown', site_id: incident.site_id ?? '' };
 }
