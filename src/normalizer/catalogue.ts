@@ -46,7 +46,7 @@ const TOPIC_CATEGORIES: Readonly<Record<string, Category>> = {
 /** The topic's catalogue key (`location_asset` → `location-asset`), or null for an unknown topic. */
 export function topicKey(topic: string): string | null {
   const key = topic.replace(/_/g, '-');
-  return key in TOPIC_CATEGORIES ? key : null;
+  return Object.hasOwn(TOPIC_CATEGORIES, key) ? key : null;
 }
 
 export function topicCategory(topic: string): Category {

@@ -1,4 +1,5 @@
 import { macFromDeviceId, normalizeMac } from '../shared/mac';
+import { own } from '../shared/own';
 
 export interface Device {
   mac: string;
@@ -95,7 +96,7 @@ function otherDevices(event: Record<string, unknown>, topicKey: string | null): 
 
 function typeFromEventType(type: unknown): string | null {
   if (typeof type !== 'string') return null;
-  return TYPE_PREFIXES[type.split('_')[0] ?? ''] ?? null;
+  return own(TYPE_PREFIXES, type.split('_')[0] ?? '') ?? null;
 }
 
 function add(devices: Device[], mac: string | null, type: string | null, name: string | null | undefined): void {

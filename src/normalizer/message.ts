@@ -1,5 +1,6 @@
 import { ALARM_DEFS } from './alarm-defs';
 import type { Identity } from './identity';
+import { own } from '../shared/own';
 
 /**
  * One human-readable line per event, e.g. `Device offline: AP-Lobby (5c5b35000001) at HQ`:
@@ -7,7 +8,7 @@ import type { Identity } from './identity';
  */
 export function describe(topicKey: string | null, topic: string, type: string, event: Record<string, unknown>, identity: Identity): string {
   const what =
-    topicKey === 'alarms' ? (ALARM_DEFS[type.toLowerCase()]?.display ?? type) : topicKey === 'audits' ? (text(event.message) ?? type) : type;
+    topicKey === 'alarms' ? (own(ALARM_DEFS, type.toLowerCase())?.display ?? type) : topicKey === 'audits' ? (text(event.message) ?? type) : type;
   const subject = subjectOf(event, identity);
   const where = text(event.site_name) ?? text(event.site_id);
   const detail = detailOf(topicKey, event);

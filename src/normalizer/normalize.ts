@@ -7,6 +7,7 @@ import type { MistEvent } from './mist-event';
 import { applyPrivacy, type PrivacyRules } from './privacy';
 import { SEVERITY_IDS, mistSeverityOf, severityOf, type SeverityRules } from './severity';
 import { eventTime } from './timestamp';
+import { own } from '../shared/own';
 
 /** What the normalizer is configured with: severity rules and, optionally, privacy rules. */
 export interface NormalizeRules extends SeverityRules {
@@ -71,7 +72,7 @@ export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: num
     take('type', typeof event.type === 'string' && event.type.trim() !== '' ? event.type : null) ??
     (typeof event.type === 'number' ? String(event.type) : topic);
   const mistSeverity = take('severity', typeof event.severity === 'string' ? event.severity : null) ?? mistSeverityOf(event);
-  const alarmDef = key === 'alarms' ? ALARM_DEFS[type.toLowerCase()] : undefined;
+  const alarmDef = key === 'alarms' ? own(ALARM_DEFS, type.toLowerCase()) : undefined;
   const severity = severityOf(topic, type, mistSeverity, alarmDef?.severity ?? null, rules);
   const time = eventTime(event, key, receivedAt);
   const identity = identify(event, key);

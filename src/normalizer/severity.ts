@@ -1,4 +1,5 @@
 import type { Severity } from '../config/file-schema';
+import { own } from '../shared/own';
 
 export const SEVERITY_IDS: Readonly<Record<Severity, number>> = { critical: 5, high: 4, medium: 3, low: 2, informational: 1 };
 
@@ -48,13 +49,13 @@ export function severityOf(
   catalogueSeverity: string | null,
   rules: SeverityRules,
 ): Severity {
-  const perTopic = rules.overrides[topic];
-  const override = perTopic?.[type] ?? perTopic?.['*'];
+  const perTopic = own(rules.overrides, topic);
+  const override = perTopic && (own(perTopic, type) ?? own(perTopic, '*'));
   if (override) return override;
   for (const word of [mistSeverity, catalogueSeverity]) {
     if (!word) continue;
     const key = word.toLowerCase();
-    const mapped = rules.map[key] ?? DEFAULT_SEVERITY_MAP[key];
+    const mapped = own(rules.map, key) ?? own(DEFAULT_SEVERITY_MAP, key);
     if (mapped) return mapped;
   }
   return type.toLowerCase().split(/[^a-z]+/).some((w) => TROUBLE_WORDS.has(w)) ? 'medium' : 'informational';

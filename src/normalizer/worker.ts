@@ -8,6 +8,7 @@ import { KNOWN_TOPICS, topicKey } from './catalogue';
 import { DedupeWindow } from './dedupe';
 import type { MistEvent } from './mist-event';
 import { normalizeWebhook } from './normalize';
+import { own } from '../shared/own';
 
 export interface NormalizerDeps extends RoleDeps {
   now?: () => number;
@@ -54,7 +55,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
             continue;
           }
           const event = result.event;
-          const route = routes[event.topic] ?? routes[topicKey(event.topic) ?? ''];
+          const route = own(routes, event.topic) ?? own(routes, topicKey(event.topic) ?? '');
           if (route?.drop) continue;
           if (written.has(event.event_id) || window.has(event.event_id, now())) {
             metrics.normalizer?.duplicates.inc({ topic: topicLabel.value(event.topic) });

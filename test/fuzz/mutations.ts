@@ -8,6 +8,7 @@ const hostileLeaf = fc.oneof(
   fc.double(),
   fc.constantFrom(Number.NaN, Infinity, -Infinity, 0, -1, 1e11, 1e20, 4102444800, 946684799),
   fc.constantFrom('NaN', 'Infinity', '', ' ', '1e309', '0x10', '2025-13-45T99:99:99', '1695194041.635342', '2025-06-05T04:00:00', '\u0000', '\ud800'),
+  fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty'), // found on every object's prototype
   fc.string(),
   fc.fullUnicodeString(),
   fc.string({ minLength: 10_000, maxLength: 20_000 }),
@@ -39,6 +40,6 @@ export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   hostileValue.map((value): Mutation => () => value),
 );
 
-/** Topic spellings: right, wrong case, underscores, unknown, empty-ish. */
+/** Topic spellings: right, wrong case, underscores, unknown, names of Object's prototype. */
 export const topicSpelling = (topic: string): fc.Arbitrary<string> =>
-  fc.constantFrom(topic, topic.toUpperCase(), topic.replace(/-/g, '_'), ` ${topic} `, `${topic}s`, 'unknown-topic', 'string', '\u00e9v\u00e9nements');
+  fc.constantFrom(topic, topic.toUpperCase(), topic.replace(/-/g, '_'), ` ${topic} `, `${topic}s`, 'unknown-topic', 'string', '\u00e9v\u00e9nements', 'constructor', '__proto__');

@@ -1,3 +1,4 @@
+import { normalizeEvent } from '../../../src/normalizer/normalize';
 import { DEFAULT_SEVERITY_MAP, SEVERITY_IDS, severityOf } from '../../../src/normalizer/severity';
 
 const defaults = { map: {}, overrides: {} };
@@ -42,5 +43,11 @@ describe('severity mapping (CONTRACT section 5)', () => {
     expect(severityOf('alarms', 'rogue_ap', 'critical', null, rules)).toBe('low');
     expect(severityOf('audits', 'audits', null, null, rules)).toBe('medium');
     expect(severityOf('alarms', 'device_down', 'warn', null, rules)).toBe('high');
+  });
+
+  it.each(['constructor', '__proto__', 'toString'])('treats %s, a name on every object, as an unknown word', (word) => {
+    expect(severityOf(word, word, word, null, { map: { warn: 'high' }, overrides: { alarms: { '*': 'low' } } })).toBe('informational');
+    const result = normalizeEvent(word, { type: word, severity: word }, 1_700_000_000_000, defaults);
+    expect(result.ok && [result.event.severity, result.event.category]).toEqual(['informational', 'other']);
   });
 });
