@@ -1,9 +1,14 @@
+/** Strings that JSON.stringify would only wrap in quotes: nothing to escape. */
+const PLAIN = /^[\w .:@/-]*$/;
+
 /**
  * JSON with object keys sorted at every depth, so that two events that differ only in key order
  * (org- and site-level deliveries of the same event) serialise identically. Built by appending to
- * one string: this runs once per event on the normalizer's hot path.
+ * one string, and plain strings are quoted without JSON.stringify: this runs once per event on the
+ * normalizer's hot path.
  */
 export function canonicalJson(value: unknown): string {
+  if (typeof value === 'string') return quote(value);
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
     let out = '[';
@@ -17,8 +22,12 @@ export function canonicalJson(value: unknown): string {
   for (const key of keys) {
     const inner = obj[key];
     if (inner === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(inner)}`;
+    out += `${first ? '' : ','}${quote(key)}:${canonicalJson(inner)}`;
     first = false;
   }
   return `${out}}`;
+}
+
+function quote(text: string): string {
+  return PLAIN.test(text) ? `"${text}"` : JSON.stringify(text);
 }

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { eventId } from '../../../src/normalizer/event-id';
+import { canonicalJson } from '../../../src/shared/canonical-json';
 import { DedupeWindow } from '../../../src/normalizer/dedupe';
 import { sampleJson } from '../../helpers/fixtures';
 
@@ -15,6 +17,25 @@ describe('event_id (CONTRACT section 5)', () => {
     expect(eventId('alarms', { ...event, count: 2 })).not.toBe(base);
     expect(eventId('alarms', { ...event, aps: ['d420b02000fb'] })).not.toBe(base);
     expect(eventId('audits', event)).not.toBe(base);
+  });
+
+  it('keeps the same value across releases, so that deduplication holds over an upgrade', () => {
+    expect(eventId('alarms', event)).toBe('9632cf41ace3784bad84f9c8063599d8');
+    const awkward = { 'é"q\\': ['\u0000', '\ud800', 1.5e300, -0, null, true, { '10': 1, '9': 2, b: { a: 'x' } }] };
+    expect(eventId('alarms', awkward)).toBe('8784a2b62ee3bcb95c6d90c599852043');
+  });
+
+  it('serialises exactly as JSON.stringify of the value with its keys sorted', () => {
+    const reference = (v: unknown): string => {
+      if (v === null || typeof v !== 'object') return JSON.stringify(v);
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      const obj = v as Record<string, unknown>;
+      return `{${Object.keys(obj)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${reference(obj[k])}`)
+        .join(',')}}`;
+    };
+    fc.assert(fc.property(fc.jsonValue(), (value) => expect(canonicalJson(value)).toBe(reference(value))), { numRuns: 2000 });
   });
 
   it('is 32 lowercase hex characters', () => {
