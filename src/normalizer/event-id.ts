@@ -7,5 +7,8 @@ import { canonicalJson } from '../shared/canonical-json';
  * any difference in any field changes it. One-shot `hash` costs half of a `createHash` object here.
  */
 export function eventId(topic: string, event: Record<string, unknown>): string {
-  return hash('sha256', `${topic}\n${canonicalJson(event)}`, 'hex').slice(0, 32);
+  const digest = hash('sha256', `${topic}\n${canonicalJson(event)}`, 'hex');
+  // Parsed, not sliced: a slice keeps the whole 64-character digest alive as long as the id, and
+  // the dedupe window keeps 600,000 ids at 1,000 events/s.
+  return JSON.parse(`"${digest.slice(0, 32)}"`) as string;
 }

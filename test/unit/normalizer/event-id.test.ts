@@ -44,11 +44,23 @@ describe('event_id (CONTRACT section 5)', () => {
 });
 
 describe('DedupeWindow', () => {
-  it('remembers ids for the window only', () => {
+  it('remembers ids for the window, forgetting them at most a tenth of it later', () => {
     const window = new DedupeWindow(600_000);
     window.add(['a'], 0);
+    window.add(['b'], 59_999); // same generation as 'a'
+    window.add(['c'], 60_000); // the next one
     expect(window.has('a', 599_999)).toBe(true);
-    expect(window.has('a', 600_000)).toBe(false);
+    expect(window.has('b', 659_998)).toBe(true);
+    expect(window.has('a', 660_000)).toBe(false);
+    expect(window.has('c', 719_999)).toBe(true);
+    expect(window.has('c', 720_000)).toBe(false);
+  });
+
+  it('refreshes an id seen again', () => {
+    const window = new DedupeWindow(600_000);
+    window.add(['a'], 0);
+    window.add(['a'], 500_000);
+    expect(window.has('a', 1_000_000)).toBe(true);
   });
 
   it('stays within its bound under a flood of distinct ids', () => {
