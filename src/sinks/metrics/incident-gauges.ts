@@ -3,7 +3,7 @@ import type { Metrics } from '../../shared/metrics';
 
 type Family = NonNullable<Metrics['events']>;
 
-/** What the gauges need of an incident; whole incidents would triple the role's memory per open incident. */
+/** What the gauges need of an incident: holding whole incidents cost about a kilobyte each. */
 type Tracked = Pick<Incident, 'incident_id' | 'version' | 'state' | 'kind' | 'severity'> & { device: DeviceLabels | null };
 type DeviceLabels = { device_mac: string; device_type: string; site_id: string };
 
