@@ -66,7 +66,12 @@ export interface Bus {
   readonly kind: 'embedded' | 'kafka';
   /** Starts the bus; the embedded bus replays journaled webhooks here, after the consumers registered. */
   start(): Promise<void>;
-  /** Resolves once every message is durable (fsynced journal, or acknowledged by all in-sync replicas). */
+  /**
+   * Resolves once every message is durable (fsynced journal, or acknowledged by all in-sync
+   * replicas). With `timeoutMs`, rejects with BusUnavailableError once that has passed and makes
+   * the bus unwritable until the write is answered; the write may still land (a retry then
+   * carries the same event ids).
+   */
   produce(topic: string, messages: OutgoingMessage[], options?: { timeoutMs?: number }): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
   /** The latest value of every key retained in a compacted topic (optionally only some partitions), oldest first. */
@@ -88,4 +93,16 @@ export class BusUnavailableError extends Error {
     super(message);
     this.name = 'BusUnavailableError';
   }
+}
+
+/** `work`, or a BusUnavailableError once `ms` have passed, after calling `onLate`; the work itself goes on. */
+export function withDeadline<T>(work: Promise<T>, ms: number, onLate: () => void = () => undefined): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onLate();
+      reject(new BusUnavailableError(`no answer within ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -61,7 +61,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'HTTP_MAX_CONNECTIONS', schema: int(1, 1_000_000), default: '1024', doc: 'open connections per port at most; more are refused' },
   { name: 'HTTP_REQUEST_TIMEOUT_MS', schema: int(100, 600000), default: '30000', doc: 'a request must arrive whole within this (headers within the lesser of this and 10 s)' },
   { name: 'MAX_BODY_BYTES', schema: int(1024, 1024 ** 3), default: '5242880', doc: 'larger webhook bodies get 413' },
-  { name: 'INGRESS_TIMEOUT_MS', schema: int(1, 600000), default: '5000', doc: 'a webhook not durably written within this answers 503' },
+  { name: 'INGRESS_TIMEOUT_MS', schema: int(1, 600000), default: '5000', doc: 'a webhook not durably written within this answers 503, and /readyz stays 503 until that write is answered' },
   { name: 'INGRESS_MAX_BACKLOG_BYTES', schema: int(1024, 2 ** 40), default: '67108864', doc: 'embedded bus: bytes held in memory (webhooks not yet normalized, events not yet delivered); above it the ingress answers 503' },
   { name: 'DRAIN_TIMEOUT_MS', schema: int(0, 600000), default: '10000', doc: 'graceful shutdown bound' },
   { name: 'KAFKA_BROKERS', schema: list, doc: 'comma-separated bootstrap servers; unset = embedded bus' },

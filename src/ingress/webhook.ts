@@ -94,30 +94,16 @@ export function webhookHandler(deps: WebhookDeps) {
     if (!writable.ok) {
       return reply(res, 503, 'unavailable', { error: `not accepting webhooks: ${writable.reason}` }, { 'retry-after': String(writable.retryAfterS) });
     }
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        deps.bus.produce(
-          deps.rawTopic,
-          [
-            {
-              key: envelope.key,
-              value: body,
-              headers: { received_at: String(receivedAt), content_type: req.headers['content-type'] ?? '', auth: auth.method },
-            },
-          ],
-          { timeoutMs: deps.timeoutMs },
-        ),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new BusUnavailableError(`not durable within ${deps.timeoutMs} ms`)), deps.timeoutMs);
-        }),
-      ]);
+      await deps.bus.produce(
+        deps.rawTopic,
+        [{ key: envelope.key, value: body, headers: { received_at: String(receivedAt), content_type: req.headers['content-type'] ?? '', auth: auth.method } }],
+        { timeoutMs: deps.timeoutMs },
+      );
     } catch (err) {
       const retryAfter = err instanceof BusUnavailableError ? err.retryAfterS : 5;
       deps.logger.error('webhook not stored', { error: (err as Error).message, topic: envelope.topic });
       return reply(res, 503, 'unavailable', { error: 'webhook could not be stored; retry later' }, { 'retry-after': String(retryAfter) });
-    } finally {
-      clearTimeout(timer);
     }
     reply(res, 200, 'accepted', { accepted: envelope.eventCount });
   }

@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger';
 import { backoffMs, sleep } from '../../shared/backoff';
 import type { Topics } from '../topics';
 import type { BatchContext, Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
-import { BusUnavailableError } from '../bus';
+import { BusUnavailableError, withDeadline } from '../bus';
 import { CompactedStore } from './compacted-store';
 import { Journal } from './journal';
 
@@ -109,6 +109,8 @@ export class EmbeddedBus implements Bus {
   readonly #journal: Journal;
   #started = false;
   #closed = false;
+  /** Raw writes whose caller's deadline passed before the journal answered. */
+  #overdueWrites = 0;
 
   readonly #stores = new Map<string, { store: CompactedStore; latest: Map<string, Entry> }>();
 
@@ -146,19 +148,29 @@ export class EmbeddedBus implements Bus {
     if (held >= this.options.maxBacklogBytes) return { ok: false, reason: 'backlog over its bound', retryAfterS: 5 };
     const error = this.#journal.lastError;
     if (error) return { ok: false, reason: `journal write failed: ${error.message}`, retryAfterS: 10 };
+    if (this.#overdueWrites > 0) return { ok: false, reason: 'a journal write is overdue (slow disk)', retryAfterS: 5 };
     return { ok: true };
   }
 
-  async produce(topic: string, messages: OutgoingMessage[]): Promise<void> {
-    if (topic === this.options.topics.raw) return this.#produceRaw(messages);
+  async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
+    if (topic === this.options.topics.raw) return this.#produceRaw(messages, options.timeoutMs);
     return this.#produceDerived(topic, messages, this.#rawEnd());
   }
 
-  async #produceRaw(messages: OutgoingMessage[]): Promise<void> {
+  async #produceRaw(messages: OutgoingMessage[], timeoutMs?: number): Promise<void> {
     if (!this.#started || this.#closed) throw new BusUnavailableError('bus not started');
     const records = messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value ?? Buffer.alloc(0) }));
-    const offsets = await this.#journal.append(records);
-    records.forEach((record, i) => this.#appendRaw(offsets[i]!, record.key, record.value, record.headers));
+    const written = this.#journal.append(records).then((offsets) => {
+      records.forEach((record, i) => this.#appendRaw(offsets[i]!, record.key, record.value, record.headers));
+    });
+    if (timeoutMs === undefined) return written;
+    // A write past its deadline still lands and is processed; until it does, the disk is too slow
+    // to promise anything, so the bus stays unwritable.
+    return withDeadline(written, timeoutMs, () => {
+      this.#overdueWrites++;
+      const settled = (): void => void this.#overdueWrites--;
+      written.then(settled, settled);
+    });
   }
 
   #appendRaw(offset: number, key: string, value: Buffer, headers: Record<string, string>): void {

@@ -5,7 +5,7 @@ import { backoffMs, sleep } from '../../shared/backoff';
 import type { Logger } from '../../shared/logger';
 import type { Topics } from '../topics';
 import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
-import { BusUnavailableError } from '../bus';
+import { BusUnavailableError, withDeadline } from '../bus';
 import { patientRoundRobin } from './assigner';
 import { createKafka } from './client';
 
@@ -70,7 +70,6 @@ export class KafkaBus implements Bus {
   async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
     await this.start();
     const timeoutMs = options.timeoutMs ?? 30_000;
-    let timer: NodeJS.Timeout | undefined;
     const send = this.#producer.send({
       topic,
       acks: -1,
@@ -79,20 +78,12 @@ export class KafkaBus implements Bus {
     });
     try {
       // kafkajs keeps retrying a dead broker for longer than the caller waits; a missed deadline is
-      // itself the sign that Kafka is unavailable, so /readyz must say so, not only the one request.
-      await Promise.race([
-        send,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`not acknowledged within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      // itself the sign that Kafka is unavailable (marked below, like any failure).
+      await withDeadline(send, timeoutMs);
       this.#healthy = true;
     } catch (err) {
-      send.catch(() => undefined);
       this.#unhealthy(err as Error);
       throw new BusUnavailableError(`Kafka did not acknowledge: ${(err as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
