@@ -38,7 +38,7 @@ export interface HttpServers {
 export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   const publicApp = baseApp();
   if (deps.webhook) {
-    publicApp.post('/webhooks/mist', deps.webhook); // with a query string, say
+    publicApp.post('/webhooks/mist', deps.webhook); // reached through Express only with a query string: the fast path below takes the bare path
     publicApp.all('/webhooks/mist', (_req, res) => {
       res.set('allow', 'POST').status(405).json({ error: 'use POST' });
     });

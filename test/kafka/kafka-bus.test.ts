@@ -57,6 +57,29 @@ maybe('KafkaBus against a real Kafka-protocol broker', () => {
     await consumer.stop();
   });
 
+  it('a state rebuild that fails at assignment handles nothing, rejoins the group and tries again', async () => {
+    let rebuilds = 0;
+    const rebuildsSeenByHandler: number[] = [];
+    const handled: string[] = [];
+    const consumer = await bus.consume({
+      group: 'rebuild-group',
+      topics: [topics.dlq],
+      onAssign: async () => {
+        rebuilds++;
+        if (rebuilds === 1) throw new Error('snapshot timed out');
+      },
+      handler: async (batch) => {
+        rebuildsSeenByHandler.push(rebuilds);
+        handled.push(...batch.map((m) => m.value!.toString()));
+      },
+    });
+    await bus.produce(topics.dlq, [{ key: 'r', value: Buffer.from('after-a-rebuild') }]);
+    await eventually(() => handled.includes('after-a-rebuild'), 'handled once state was rebuilt', 60000);
+    expect(Math.min(...rebuildsSeenByHandler)).toBeGreaterThanOrEqual(2);
+    expect(consumer.ready()).toBe(true);
+    await consumer.stop();
+  });
+
   it('reads the latest value per key of a compacted topic, tombstones removing keys', async () => {
     await bus.produce(topics.incidents, [
       { key: 'k1', value: Buffer.from('v1') },

@@ -211,7 +211,9 @@ class KafkaBusConsumer implements Consumer {
   readonly ephemeral: boolean;
   readonly #consumer: KafkaConsumer;
   readonly #abort = new AbortController();
+  /** The state rebuild of the latest assignment (onAssign); never rejects. */
   #assigned: Promise<void> = Promise.resolve();
+  #rebuilding = false;
   #ready = false;
 
   constructor(
@@ -235,10 +237,23 @@ class KafkaBusConsumer implements Consumer {
     const events = this.#consumer.events;
     this.#consumer.on(events.GROUP_JOIN, ({ payload }) => {
       const assignment = Object.entries(payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
-      // Messages of the new assignment wait until its state is rebuilt (correlator, metrics).
-      this.#assigned = (this.options.onAssign?.(assignment) ?? Promise.resolve()).then(() => {
-        this.#ready = true;
-      });
+      // Messages of the new assignment wait until its state is rebuilt (correlator, metrics). A
+      // failed rebuild leaves the consumer unready and rejoins, so that the next assignment retries.
+      this.#rebuilding = true;
+      this.#assigned = Promise.resolve()
+        .then(() => this.options.onAssign?.(assignment))
+        .then(
+          () => {
+            this.#ready = true;
+          },
+          (err: Error) => {
+            this.logger.error('state rebuild at assignment failed; rejoining the group', { group: this.group, error: err.message });
+            void this.#restart();
+          },
+        )
+        .finally(() => {
+          this.#rebuilding = false;
+        });
       this.logger.info('partitions assigned', { group: this.group, assignment });
     });
     this.#consumer.on(events.CRASH, ({ payload }) => {
@@ -269,15 +284,11 @@ class KafkaBusConsumer implements Consumer {
       // embedded bus does, and a rebalance leaves the batch uncommitted for the partition's next owner.
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
         // Rebuilding state at assignment can outlast the session timeout: keep the membership alive.
-        let assigned = false;
-        const settle = (): void => {
-          assigned = true;
-        };
-        this.#assigned.then(settle, settle);
-        while (!assigned) {
+        while (this.#rebuilding) {
           await Promise.race([this.#assigned, sleep(1000)]);
-          if (!assigned && !(await stillMember(heartbeat))) return;
+          if (this.#rebuilding && !(await stillMember(heartbeat))) return;
         }
+        if (!this.#ready) return; // no state to apply the batch to: it stays uncommitted
         const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
         for (let i = 0; i < messages.length; i += maxBatch) {
           const chunk = messages.slice(i, i + maxBatch);
