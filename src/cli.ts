@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { DataDirError } from './bus/embedded/embedded-bus';
 import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
 import { collectFiles, replay } from './replay/replay';
@@ -17,6 +18,7 @@ async function main(argv: string[]): Promise<number> {
     const index = rest.indexOf(name);
     if (index < 0) return undefined;
     const value = rest[index + 1];
+    if (value === undefined || value.startsWith('--')) throw new ConfigError([`${name}: needs a value`]);
     rest.splice(index, 2);
     return value;
   };
@@ -74,7 +76,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : err.stack ?? err.message}\n`);
-    process.exit(err instanceof ConfigError ? 2 : 1);
+    const usage = err instanceof ConfigError || err instanceof DataDirError;
+    process.stderr.write(`${usage ? err.message : (err.stack ?? err.message)}\n`);
+    process.exit(usage ? 2 : 1);
   },
 );

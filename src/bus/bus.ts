@@ -1,3 +1,5 @@
+import { PermanentError, RetryableError } from '../shared/retry';
+
 /**
  * The one messaging interface every role uses. Two implementations: the embedded in-process bus
  * (one process, raw webhooks journaled in DATA_DIR) and Kafka. Semantics are Kafka's: messages are
@@ -26,6 +28,8 @@ export interface BatchContext {
   produce(topic: string, messages: OutgoingMessage[]): Promise<void>;
   /** Aborted when the consumer stops: long retries must give up and leave the batch uncommitted. */
   signal: AbortSignal;
+  /** The assignment this batch was fetched under (see AssignmentGate): state of another generation must not take it. */
+  generation: number;
 }
 
 export type BatchHandler = (batch: BusMessage[], context: BatchContext) => Promise<void>;
@@ -36,10 +40,15 @@ export interface ConsumeOptions {
   handler: BatchHandler;
   /** Deliver at most this many messages per handler call. */
   maxBatch?: number;
+  /** ...and at most this many bytes of values (a batch holds at least one message). */
+  maxBatchBytes?: number;
   /** Wait up to this long for a batch to fill before delivering a partial one. */
   lingerMs?: number;
-  /** Called when the group is assigned partitions, before their messages are delivered. */
-  onAssign?: (assignment: Assignment[]) => Promise<void>;
+  /**
+   * Called when the group is assigned partitions, before their messages are delivered; batches
+   * carry the same generation. A newer assignment may begin before an older rebuild ended.
+   */
+  onAssign?: (assignment: Assignment[], generation: number) => Promise<void>;
   /**
    * A private reader: starts at the oldest retained message, never commits, never shares partitions
    * (Kafka: a group of its own). For views of a whole compacted topic.
@@ -56,6 +65,8 @@ export interface Consumer {
   readonly group: string;
   /** Connected, and (for Kafka) a member of its group. */
   ready(): boolean;
+  /** The generation of the assignment whose state is rebuilt and current, or null (rebalancing, stopped). */
+  assigned(): number | null;
   /** Finishes the batch in hand (or abandons it uncommitted on abort), commits, leaves the group. */
   stop(): Promise<void>;
 }
@@ -85,13 +96,23 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-export class BusUnavailableError extends Error {
+/** The bus cannot take writes now (broker down, disk full or slow): retry later; the ingress answers 503. */
+export class BusUnavailableError extends RetryableError {
   constructor(
     message: string,
     readonly retryAfterS = 5,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, retryAfterS * 1000, options);
     this.name = 'BusUnavailableError';
+  }
+}
+
+/** The broker refuses this message as too large: permanent for the request (413), not a sign of an unhealthy bus. */
+export class MessageTooLargeError extends PermanentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'too_large', options);
+    this.name = 'MessageTooLargeError';
   }
 }
 

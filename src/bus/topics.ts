@@ -3,11 +3,13 @@ export interface Topics {
   raw: string;
   events: string;
   incidents: string;
+  /** The correlator's memory of recoveries that resolved nothing (compacted; CONTRACT section 6, rule 4). */
+  recoveries: string;
   dlq: string;
 }
 
 export function topicNames(prefix: string): Topics {
-  return { raw: `${prefix}raw`, events: `${prefix}events`, incidents: `${prefix}incidents`, dlq: `${prefix}dlq` };
+  return { raw: `${prefix}raw`, events: `${prefix}events`, incidents: `${prefix}incidents`, recoveries: `${prefix}recoveries`, dlq: `${prefix}dlq` };
 }
 
 /** Consumer groups, one per role, so every role sees every message. */

@@ -15,7 +15,7 @@ export interface Config {
     requestTimeoutMs: number;
   };
   auth: { secrets: string[]; token: string | null; allowUnsigned: boolean; allowedSources: string[] | null };
-  ingress: { maxBodyBytes: number; timeoutMs: number; maxBacklogBytes: number };
+  ingress: { maxBodyBytes: number; maxEvents: number; timeoutMs: number; maxBacklogBytes: number };
   drainTimeoutMs: number;
   kafka: KafkaConfig | null;
   topicPrefix: string;
@@ -59,4 +59,5 @@ export interface SplunkConfig {
   ackPollMs: number;
   ackTimeoutMs: number;
   retryMaxMs: number;
+  proxyRetryMs: number;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { isMap, isScalar, parseDocument } from 'yaml';
 import { DEFAULT_PRIVATE_FIELDS, type PrivacyMode } from '../normalizer/privacy';
+import { canonicalTopic } from '../domain/topic';
 import type { Config } from './config';
 import { fileSchema, type FileSettings } from './file-schema';
 import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
@@ -26,20 +27,13 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
 
   const configPath = env.MISTBRIDGE_CONFIG?.trim();
   if (configPath) {
-    try {
-      const doc: unknown = parseYaml(readFileSync(configPath, 'utf8')) ?? {};
-      if (typeof doc !== 'object' || Array.isArray(doc) || doc === null) throw new Error('top level must be a mapping');
-      const structured: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries(doc)) {
-        if (VARIABLE_NAMES.has(key)) {
-          if (value !== null && value !== undefined) raw[key] = String(value);
-        } else structured[key] = value;
-      }
-      const parsed = fileSchema.safeParse(structured);
-      if (parsed.success) file = parsed.data;
+    const read = readConfigFile(configPath);
+    if ('problem' in read) problems.push(read.problem);
+    else {
+      Object.assign(raw, read.variables);
+      const parsed = fileSchema.safeParse(read.structured);
+      if (parsed.success) file = canonicalFile(parsed.data);
       else for (const issue of parsed.error.issues) problems.push(`MISTBRIDGE_CONFIG ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-    } catch (err) {
-      problems.push(`MISTBRIDGE_CONFIG: cannot read ${configPath}: ${(err as Error).message}`);
     }
   }
   for (const variable of VARIABLES) {
@@ -73,6 +67,10 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
     problems.push('PRIVACY_HASH_KEY: required when PRIVACY_MODE is hash');
   const adminPort = get<number>('ADMIN_PORT') ?? null;
   if (adminPort !== null && adminPort !== 0 && adminPort === get<number>('PORT')) problems.push('ADMIN_PORT: must differ from PORT');
+  // CONTRACT section 1: on the embedded bus the raw journal is drained only by this process's
+  // normalizer; an ingress without it would answer 200 for webhooks nothing ever processes.
+  if (get('KAFKA_BROKERS') === undefined && roles.includes('ingress') && !roles.includes('normalizer'))
+    problems.push('MISTBRIDGE_ROLES: on the embedded bus (KAFKA_BROKERS unset) a process with the ingress role must also run the normalizer role; add normalizer, or set KAFKA_BROKERS to run the roles apart');
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -102,6 +100,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
     auth: { secrets, token, allowUnsigned, allowedSources: get<string[]>('MIST_SOURCE_ALLOW') ?? null },
     ingress: {
       maxBodyBytes: get<number>('MAX_BODY_BYTES')!,
+      maxEvents: get<number>('MAX_EVENTS_PER_WEBHOOK')!,
       timeoutMs: get<number>('INGRESS_TIMEOUT_MS')!,
       maxBacklogBytes: get<number>('INGRESS_MAX_BACKLOG_BYTES')!,
     },
@@ -143,6 +142,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
           ackPollMs: get<number>('SPLUNK_HEC_ACK_POLL_MS')!,
           ackTimeoutMs: get<number>('SPLUNK_HEC_ACK_TIMEOUT_MS')!,
           retryMaxMs: get<number>('SPLUNK_HEC_RETRY_MAX_MS')!,
+          proxyRetryMs: get<number>('SPLUNK_HEC_PROXY_RETRY_S')! * 1000,
         }
       : null,
     normalizer: {
@@ -172,6 +172,53 @@ function lowerKeys<T>(record: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(record).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
+/** Topic keys of the file in their canonical spelling, so `location_asset` and `location-asset` configure one topic. */
+function canonicalFile(file: FileSettings): FileSettings {
+  const byTopic = <T>(record: Record<string, T> | undefined): Record<string, T> | undefined =>
+    record && Object.fromEntries(Object.entries(record).map(([topic, value]) => [topic === '*' ? topic : canonicalTopic(topic), value]));
+  return {
+    ...file,
+    ...(file.topics ? { topics: byTopic(file.topics) } : {}),
+    ...(file.severity ? { severity: { ...file.severity, ...(file.severity.overrides ? { overrides: byTopic(file.severity.overrides) } : {}) } } : {}),
+    ...(file.privacy ? { privacy: { fields: byTopic(file.privacy.fields)! } } : {}),
+  };
+}
+
+/**
+ * The YAML file: variables (top-level keys named like one) as the exact text written — a secret
+ * `0123` stays `0123`, never the number 123 — and the structured sections. A syntax error names
+ * the line and column only: the offending line may be the secret.
+ */
+function readConfigFile(path: string): { variables: Record<string, string>; structured: Record<string, unknown> } | { problem: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { problem: `MISTBRIDGE_CONFIG: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    const where = doc.errors[0]!.linePos?.[0];
+    return { problem: `MISTBRIDGE_CONFIG: ${path} is not valid YAML${where ? ` (line ${where.line}, column ${where.col})` : ''}` };
+  }
+  if (doc.contents === null) return { variables: {}, structured: {} };
+  if (!isMap(doc.contents)) return { problem: `MISTBRIDGE_CONFIG: ${path}: the top level must be a mapping` };
+  const variables: Record<string, string> = {};
+  const structured: Record<string, unknown> = {};
+  for (const pair of doc.contents.items) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+    if (VARIABLE_NAMES.has(key)) {
+      if (!isScalar(pair.value)) {
+        if (pair.value !== null) return { problem: `MISTBRIDGE_CONFIG: ${path}: ${key} must be a single value` };
+        continue;
+      }
+      const value = pair.value.source ?? (pair.value.value === null ? '' : String(pair.value.value));
+      if (value !== '' && pair.value.value !== null) variables[key] = value;
+    } else structured[key] = (pair.value as { toJSON?: () => unknown } | null)?.toJSON?.() ?? null;
+  }
+  return { variables, structured };
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const inner of Object.values(value)) deepFreeze(inner);
@@ -194,6 +241,19 @@ export function describeConfig(config: Config): Record<string, unknown> {
     tls: config.http.tls !== null,
     privacy: config.normalizer.privacy.mode,
     bus: config.kafka ? { kind: 'kafka', brokers: config.kafka.brokers, prefix: config.topicPrefix } : { kind: 'embedded', dataDir: config.dataDir },
-    splunk: config.splunk ? { url: config.splunk.url, index: config.splunk.index, ack: config.splunk.ack } : 'off',
+    splunk: config.splunk ? { url: redactUrl(config.splunk.url), index: config.splunk.index, ack: config.splunk.ack } : 'off',
   };
+}
+
+/** A URL as logs may show it: user and password (`https://user:pass@host`) replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = 'redacted';
+    parsed.password = '';
+    return parsed.href.replace(/\/$/, url.endsWith('/') ? '/' : '');
+  } catch {
+    return '[unparseable URL]';
+  }
 }

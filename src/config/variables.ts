@@ -20,13 +20,17 @@ const bool = z
   .toLowerCase()
   .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false')
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
+/**
+ * Whole numbers, also in the forms deployment tools write them (Helm renders 5242880 as
+ * `5.24288e+06`; others write `5242880.0`): CONTRACT section 2. Anything else is refused.
+ */
 const int = (min: number, max: number) =>
   z
     .string()
     .trim()
-    .regex(/^-?\d+$/, 'must be an integer')
+    .regex(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/, 'must be a whole number')
     .transform(Number)
-    .pipe(z.number().int().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
+    .pipe(z.number().int('must be a whole number').min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
 const port = int(0, 65535); // 0 = any free port (tests, benchmarks)
 const text = z.string().trim().min(1, 'must not be empty');
 const url = text.refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), 'must be an http(s) URL');
@@ -62,6 +66,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'HTTP_REQUEST_TIMEOUT_MS', schema: int(100, 600000), default: '30000', doc: 'a request must arrive whole within this (headers within the lesser of this and 10 s)' },
   { name: 'MAX_BODY_BYTES', schema: int(1024, 1024 ** 3), default: '5242880', doc: 'larger webhook bodies get 413' },
   { name: 'INGRESS_TIMEOUT_MS', schema: int(1, 600000), default: '5000', doc: 'a webhook not durably written within this answers 503, and /readyz stays 503 until that write is answered' },
+  { name: 'MAX_EVENTS_PER_WEBHOOK', schema: int(1, 10_000_000), default: '50000', doc: 'more events in one body get 413 (Mist never redelivers: keep it above any real aggregated body)' },
   { name: 'INGRESS_MAX_BACKLOG_BYTES', schema: int(1024, 2 ** 40), default: '67108864', doc: 'embedded bus: bytes held in memory (webhooks not yet normalized, events not yet delivered); above it the ingress answers 503' },
   { name: 'DRAIN_TIMEOUT_MS', schema: int(0, 600000), default: '10000', doc: 'graceful shutdown bound' },
   { name: 'KAFKA_BROKERS', schema: list, doc: 'comma-separated bootstrap servers; unset = embedded bus' },
@@ -90,7 +95,8 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'SPLUNK_HEC_TIMEOUT_MS', schema: int(100, 600000), default: '30000', doc: 'one HEC request\'s timeout' },
   { name: 'SPLUNK_HEC_ACK_POLL_MS', schema: int(10, 600000), default: '1000', doc: 'ack polling interval' },
   { name: 'SPLUNK_HEC_ACK_TIMEOUT_MS', schema: int(1000, 3600000), default: '300000', doc: 'an unacknowledged request is re-sent after this' },
-  { name: 'SPLUNK_HEC_RETRY_MAX_MS', schema: int(10, 3600000), default: '30000', doc: 'backoff cap between retries' },
+  { name: 'SPLUNK_HEC_RETRY_MAX_MS', schema: int(10, 3600000), default: '30000', doc: 'cap of every wait between retries, Retry-After included, and the retry interval of a paused sink' },
+  { name: 'SPLUNK_HEC_PROXY_RETRY_S', schema: int(0, 86400 * 7), default: '600', doc: 'a proxy-style HEC answer (4xx/5xx without a HEC JSON body) is retried this long, then dead-lettered `proxy_error`' },
   { name: 'PRIVACY_MODE', schema: z.enum(['off', 'hash', 'redact']), default: 'off', doc: 'personal fields (guest details, user names, client IPs) before Splunk: `off`, `hash` (keyed HMAC) or `redact`' },
   { name: 'PRIVACY_HASH_KEY', schema: text, secret: true, doc: 'HMAC key for `PRIVACY_MODE=hash`' },
   { name: 'DEDUPE_WINDOW_S', schema: int(0, 86400 * 7), default: '600', doc: 'events with an `event_id` seen within this window are dropped' },

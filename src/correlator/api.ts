@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { publicIncident, type Incident } from './incident';
+import { publicIncident, type Incident } from '../domain/incident';
 
 const STATES = new Set(['open', 'resolved']);
 const KINDS = new Set(['device', 'marvis', 'security']);

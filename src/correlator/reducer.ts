@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Severity } from '../config/file-schema';
-import type { MistEvent } from '../normalizer/mist-event';
+import type { MistEvent } from '../domain/mist-event';
 import { SEVERITY_IDS } from '../normalizer/severity';
-import type { Incident, IncidentKind, ResolveReason } from './incident';
+import type { Incident, IncidentKind, Recovery, ResolveReason } from '../domain/incident';
 import type { CorrelationRules } from './rules';
 
 const MAX_APPLIED_IDS = 64;
@@ -20,20 +20,40 @@ interface Touch {
   title: string;
 }
 
-/**
- * The correlator's whole logic (CONTRACT section 6): given the current incident of each key and one
- * normalized event, the incident versions the event produces, in order. Pure: time comes from the
- * event, state from `current`, and inputs are never mutated.
- */
-export function reduce(current: (key: string) => Incident | undefined, event: MistEvent, rules: CorrelationRules): Incident[] {
-  const writes: Incident[] = [];
-  // An event touches each key at most once (devices are unique per event).
-  for (const touch of touchesOf(event, rules)) writes.push(...applyTouch(current(touch.key), touch, event, rules));
-  return writes;
+/** What the reducer reads: the current incident and the latest remembered recovery of each key. */
+export interface CorrelatorView {
+  incident(key: string): Incident | undefined;
+  recovery(key: string): Recovery | undefined;
 }
 
-/** Open security incidents past their quiet window resolve; resolved incidents past retention are forgotten. */
-export function sweep(incidents: Iterable<Incident>, nowMs: number, rules: CorrelationRules): { writes: Incident[]; tombstones: string[] } {
+/** What one event changes: new incident versions and recoveries to remember, in order. */
+export interface Reduced {
+  incidents: Incident[];
+  recoveries: Recovery[];
+}
+
+/**
+ * The correlator's whole logic (CONTRACT section 6): given the current state of each key and one
+ * normalized event, what the event changes. Pure: time comes from the event, state from `view`,
+ * and inputs are never mutated.
+ */
+export function reduce(view: CorrelatorView, event: MistEvent, rules: CorrelationRules): Reduced {
+  const out: Reduced = { incidents: [], recoveries: [] };
+  // An event touches each key at most once (devices are unique per event).
+  for (const touch of touchesOf(event, rules)) applyTouch(view.incident(touch.key), view.recovery(touch.key), touch, event, rules, out);
+  return out;
+}
+
+/**
+ * Open security incidents past their quiet window resolve; resolved incidents and remembered
+ * recoveries past retention are forgotten (`tombstones`, `forgotten`).
+ */
+export function sweep(
+  incidents: Iterable<Incident>,
+  nowMs: number,
+  rules: CorrelationRules,
+  recoveries: Iterable<Recovery> = [],
+): { writes: Incident[]; tombstones: string[]; forgotten: string[] } {
   const writes: Incident[] = [];
   const tombstones: string[] = [];
   for (const incident of incidents) {
@@ -43,7 +63,8 @@ export function sweep(incidents: Iterable<Incident>, nowMs: number, rules: Corre
       tombstones.push(incident.key);
     }
   }
-  return { writes, tombstones };
+  const forgotten = [...recoveries].filter((r) => r.at + rules.retentionMs <= nowMs).map((r) => r.key);
+  return { writes, tombstones, forgotten };
 }
 
 export function incidentId(key: string, openedAt: number): string {
@@ -99,10 +120,10 @@ function touchesOf(event: MistEvent, rules: CorrelationRules): Touch[] {
 
 const DEVICE_LABELS: Record<string, string> = { ap: 'AP', switch: 'Switch', gateway: 'Gateway' };
 
-function applyTouch(base: Incident | undefined, touch: Touch, event: MistEvent, rules: CorrelationRules): Incident[] {
+function applyTouch(base: Incident | undefined, recovered: Recovery | undefined, touch: Touch, event: MistEvent, rules: CorrelationRules, out: Reduced): void {
   const t = event.timestamp;
-  if (base?.applied_event_ids.includes(event.event_id)) return [];
-  const writes: Incident[] = [];
+  if (base?.applied_event_ids.includes(event.event_id)) return;
+  const writes = out.incidents;
 
   if (touch.action === 'open') {
     // A security incident whose quiet window passed before this alarm was resolved at that moment,
@@ -112,28 +133,36 @@ function applyTouch(base: Incident | undefined, touch: Touch, event: MistEvent, 
       writes.push(base);
     }
     if (!base || base.state === 'resolved') {
-      const stale = base !== undefined && (t < (base.resolved_at ?? base.updated_at) || t === base.opened_at);
-      if (stale) return writes;
-      writes.push(opened(touch, event, base));
-      return writes;
+      const stale =
+        (base !== undefined && (t < (base.resolved_at ?? base.updated_at) || t === base.opened_at)) ||
+        // A down that happened before a recovery already seen (out-of-order delivery) is over.
+        (recovered !== undefined && t < recovered.at);
+      if (!stale) writes.push(opened(touch, event, base));
+      return;
     }
-    if (t < base.opened_at) return writes; // older than the event that opened it
+    if (t < base.opened_at) return; // older than the event that opened it
     writes.push({
       ...touched(base, event),
       severity: maxSeverity(base.severity, event.severity),
       severity_id: Math.max(base.severity_id, event.severity_id),
       entities: union(base.entities, touch.entities, MAX_ENTITIES),
     });
-    return writes;
+    return;
   }
 
-  if (!base || base.state === 'resolved' || t < base.opened_at) return writes; // nothing open, or a stale event
+  if (touch.action === 'resolve' && (!base || base.state === 'resolved')) {
+    // A recovery with nothing open to resolve is remembered (rule 4): the down it recovers from
+    // may still arrive, late, and must then change nothing.
+    const newer = (recovered === undefined || t > recovered.at) && (base?.resolved_at === undefined || base.resolved_at === null || t > base.resolved_at);
+    if (newer) out.recoveries.push({ key: touch.key, at: t, org_id: event.org_id, site_id: event.site_id, event_id: event.event_id });
+    return;
+  }
+  if (!base || base.state === 'resolved' || t < base.opened_at) return; // nothing open, or a stale event
   if (touch.action === 'resolve') {
     writes.push({ ...touched(base, event), state: 'resolved', resolved_at: t, resolve_reason: touch.reason });
   } else {
     writes.push({ ...touched(base, event), context: union(base.context, event.reasons, MAX_CONTEXT) });
   }
-  return writes;
 }
 
 function opened(touch: Touch, event: MistEvent, previous: Incident | undefined): Incident {

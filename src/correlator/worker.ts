@@ -1,112 +1,104 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
-import { deadLetter, sendDeadLetters } from '../dlq/dead-letter';
-import type { MistEvent } from '../normalizer/mist-event';
-import { eventCodec } from '../normalizer/worker';
+import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
+import { decodeOrDeadLetter } from '../domain/decode';
+import { eventCodec } from '../domain/mist-event';
 import { SCHEMA_HEADER } from '../shared/avro';
 import type { RoleDeps } from '../shared/role-deps';
-import { incidentCodec } from './codec';
-import type { Incident } from './incident';
+import { incidentCodec, recoveryCodec, type Incident, type Recovery } from '../domain/incident';
+import { IncidentState } from './incident-state';
 import { reduce, sweep } from './reducer';
 import { buildRules } from './rules';
 
-export interface CorrelatorDeps extends RoleDeps {
-  now?: () => number;
-}
+export type CorrelatorDeps = RoleDeps;
 
 export interface CorrelatorHandle extends Consumer {
   /** Every incident held, all partitions: what the API serves. */
   view(): Iterable<Incident>;
+  /** Runs the sweep now (it also runs at assignment and every SWEEP_INTERVAL_MS of the clock). */
+  sweep(): Promise<void>;
 }
 
 /** At least every 30 s (CONTRACT section 6); more often when the window itself is shorter. */
 const SWEEP_INTERVAL_MS = 30_000;
 
 /**
- * mist.events → reducer → mist.incidents. The state of the assigned partitions is rebuilt from the
- * compacted incidents topic on assignment, before any event is applied; writes reach the state only
- * after the bus made them durable, so a failed batch is redelivered against unchanged state.
+ * mist.events → reducer → mist.incidents (+ mist.recoveries). The state of the assigned partitions
+ * is rebuilt from the compacted topics on assignment, before any event is applied; writes reach the
+ * state only after the bus made them durable, so a failed batch is redelivered against unchanged
+ * state. One owner (IncidentState) serializes the rebuild, the batches and the sweep.
  */
 export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorHandle> {
-  const { bus, topics, config, logger } = deps;
-  const now = deps.now ?? Date.now;
+  const { bus, topics, config, logger, clock } = deps;
   const rules = buildRules(config.correlation.rules, config.correlation.securityQuietWindowMs, config.correlation.retentionMs);
   const events = eventCodec();
   const incidents = incidentCodec();
-  const state = new Map<string, Incident>();
+  const recoveries = recoveryCodec();
+  const letter = lettersFor(deps, 'correlator');
+  const state = new IncidentState();
   // The view keeps the encoded bytes (which, on the embedded bus, are the very buffers the store
   // holds) and decodes on request: the API is read rarely, and decoded copies of every incident
   // would double the correlator's memory.
   const view = new Map<string, BusMessage>();
-  let queue: Promise<unknown> = Promise.resolve();
-  // The timer and the consumer both change `state`: one at a time.
-  const serial = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = queue.then(work, work);
-    queue = next.catch(() => undefined);
-    return next;
-  };
-  const encode = (incident: Incident): OutgoingMessage => ({
-    key: incident.key,
-    value: incidents.encode(incident),
-    headers: { [SCHEMA_HEADER]: incidents.fingerprint },
-  });
+  const encodeIncident = (incident: Incident): OutgoingMessage => ({ key: incident.key, value: incidents.encode(incident), headers: { [SCHEMA_HEADER]: incidents.fingerprint } });
+  const encodeRecovery = (recovery: Recovery): OutgoingMessage => ({ key: recovery.key, value: recoveries.encode(recovery) });
 
-  // Not tied to a batch of events: the writes go straight to the bus.
-  const runSweep = (): Promise<void> =>
-    serial(async () => {
-      const { writes, tombstones } = sweep(state.values(), now(), rules);
-      if (writes.length === 0 && tombstones.length === 0) return;
-      await bus.produce(topics.incidents, [...writes.map(encode), ...tombstones.map((key) => ({ key, value: null }))]);
-      for (const write of writes) state.set(write.key, write);
-      for (const key of tombstones) state.delete(key);
-      logger.info('incident sweep', { resolved: writes.length, forgotten: tombstones.length });
-    });
+  // Not tied to a batch of events: its writes are state only (compacted topics), produced directly.
+  const sweepWork = async (): Promise<void> => {
+    const { writes, tombstones, forgotten } = sweep(state.incidents.values(), clock.now(), rules, state.recoveries.values());
+    if (writes.length + tombstones.length > 0) await bus.produce(topics.incidents, [...writes.map(encodeIncident), ...tombstones.map((key) => ({ key, value: null }))]);
+    if (forgotten.length > 0) await bus.produce(topics.recoveries, forgotten.map((key) => ({ key, value: null })));
+    state.commit(writes, [], tombstones, forgotten);
+    if (writes.length + tombstones.length + forgotten.length > 0) logger.info('incident sweep', { resolved: writes.length, forgotten: tombstones.length, recoveriesForgotten: forgotten.length });
+  };
 
   const consumer = await bus.consume({
     group: GROUPS.correlator,
     topics: [topics.events],
     maxBatch: 500,
-    onAssign: async (assignment) => {
+    onAssign: async (assignment, generation) => {
       // Every event of an incident comes from one site, so one events partition owns the incident.
       const owned = new Set(assignment.find((a) => a.topic === topics.events)?.partitions ?? []);
       const partitionOf = await bus.partitionOf(topics.events);
-      state.clear();
-      for (const message of await bus.snapshot(topics.incidents)) {
-        if (!message.value) continue;
-        const incident = incidents.decode(message.value, message.headers[SCHEMA_HEADER]);
-        if (owned.has(partitionOf(incident.site_id ?? incident.org_id ?? 'alarms'))) state.set(message.key, incident);
-      }
-      logger.info('incident state rebuilt', { incidents: state.size, partitions: [...owned] });
-      await runSweep();
+      const mine = (record: { site_id: string | null; org_id: string | null }): boolean => owned.has(partitionOf(record.site_id ?? record.org_id ?? 'alarms'));
+      await state.rebuild(generation, async () => {
+        const [incidentMessages, recoveryMessages] = await Promise.all([bus.snapshot(topics.incidents), bus.snapshot(topics.recoveries)]);
+        const loaded = incidentMessages.flatMap((m) => (m.value ? [incidents.decode(m.value, m.headers[SCHEMA_HEADER])] : []));
+        const remembered = recoveryMessages.flatMap((m) => (m.value ? [recoveries.decode(m.value)] : []));
+        state.commit(loaded.filter(mine), remembered.filter(mine));
+        logger.info('incident state rebuilt', { incidents: state.incidents.size, recoveries: state.recoveries.size, partitions: [...owned], generation });
+      });
+      await state.ifCurrent(generation, sweepWork);
     },
     handler: (batch, context) =>
-      serial(async () => {
-        const staged = new Map<string, Incident>();
-        const writes: Incident[] = [];
+      state.apply(context.generation, async () => {
+        const staged = { incidents: new Map<string, Incident>(), recoveries: new Map<string, Recovery>() };
+        const stagedView = {
+          incident: (key: string) => staged.incidents.get(key) ?? state.incident(key),
+          recovery: (key: string) => staged.recoveries.get(key) ?? state.recovery(key),
+        };
+        const incidentWrites: Incident[] = [];
+        const recoveryWrites: Recovery[] = [];
         const dead: OutgoingMessage[] = [];
         for (const message of batch) {
-          const event = decodeEvent(message, dead);
+          const event = message.value && decodeOrDeadLetter(events, { ...message, value: message.value }, dead, letter);
           if (!event) continue;
-          for (const write of reduce((key) => staged.get(key) ?? state.get(key), event, rules)) {
-            staged.set(write.key, write);
-            writes.push(write);
+          const reduced = reduce(stagedView, event, rules);
+          for (const write of reduced.incidents) {
+            staged.incidents.set(write.key, write);
+            incidentWrites.push(write);
+          }
+          for (const write of reduced.recoveries) {
+            staged.recoveries.set(write.key, write);
+            recoveryWrites.push(write);
           }
         }
-        if (writes.length > 0) await context.produce(topics.incidents, writes.map(encode));
+        if (incidentWrites.length > 0) await context.produce(topics.incidents, incidentWrites.map(encodeIncident));
+        if (recoveryWrites.length > 0) await context.produce(topics.recoveries, recoveryWrites.map(encodeRecovery));
         await sendDeadLetters(context.produce, deps, 'correlator', dead);
-        for (const [key, incident] of staged) state.set(key, incident);
+        state.commit(staged.incidents.values(), staged.recoveries.values());
       }),
   });
-
-  function decodeEvent(message: BusMessage, dead: OutgoingMessage[]): MistEvent | null {
-    if (!message.value) return null;
-    try {
-      return events.decode(message.value, message.headers[SCHEMA_HEADER]);
-    } catch (err) {
-      dead.push(deadLetter('correlator', 'schema_mismatch', (err as Error).message, message));
-      return null;
-    }
-  }
 
   const viewer = await bus.consume({
     group: 'mistbridge-incidents-view',
@@ -130,21 +122,23 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     },
   });
 
-  const timer = setInterval(() => {
+  const runSweep = (): Promise<void> => state.ifCurrent(consumer.assigned(), sweepWork);
+  const stopTimer = clock.every(Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(rules.securityQuietWindowMs / 2))), () => {
     runSweep().catch((err: Error) => logger.error('incident sweep failed', { error: err.message }));
-  }, Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(rules.securityQuietWindowMs / 2))));
-  timer.unref();
+  });
 
   return {
     group: consumer.group,
     ready: () => consumer.ready() && viewer.ready(),
+    assigned: () => consumer.assigned(),
+    sweep: runSweep,
     *view() {
       for (const message of view.values()) yield incidents.decode(message.value!, message.headers[SCHEMA_HEADER]);
     },
     async stop() {
-      clearInterval(timer);
+      stopTimer();
       await Promise.all([consumer.stop(), viewer.stop()]);
-      await queue;
+      await state.idle();
     },
   };
 }

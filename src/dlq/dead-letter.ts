@@ -1,20 +1,61 @@
+import { hash } from 'node:crypto';
 import type { BatchContext, BusMessage, OutgoingMessage } from '../bus/bus';
 import type { RoleDeps } from '../shared/role-deps';
 
-export type Stage = 'normalizer' | 'splunk' | 'correlator' | 'metrics';
+export type Stage = 'normalizer' | 'splunk' | 'correlator' | 'metrics' | 'notify';
 
-/** CONTRACT section 4: `{stage, reason, error, topic, partition, offset, value_base64}`, keyed as its input. */
-export function deadLetter(stage: Stage, reason: string, error: string, source: BusMessage, value: Buffer = source.value ?? Buffer.alloc(0)): OutgoingMessage {
-  const record = {
+/** CONTRACT section 4: one dead letter as stored in `mist.dlq` / `DATA_DIR/dlq.ndjson`. */
+export interface DeadLetterRecord {
+  /** First 16 hex of SHA-256 of the record's other fields. */
+  id: string;
+  dead_lettered_at: number;
+  stage: Stage;
+  reason: string;
+  error: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  value_base64: string;
+  /** The value was cut to fit the DLQ (`mistbridge topics` sizes it for a MAX_BODY_BYTES body). */
+  truncated?: true;
+  /** Earlier failures of the same message, when a redriven letter failed again. */
+  previous?: Array<{ id: string; reason: string; error: string }>;
+}
+
+export interface LetterOptions {
+  now: number;
+  /** Values above this are cut (and marked `truncated`), so that a letter always fits its topic. */
+  maxValueBytes: number;
+  previous?: DeadLetterRecord['previous'];
+}
+
+/** Builds the letter for `source` (keyed as its input), with its id. */
+export function deadLetter(stage: Stage, reason: string, error: string, source: BusMessage, options: LetterOptions, value: Buffer = source.value ?? Buffer.alloc(0)): OutgoingMessage {
+  const truncated = value.length > options.maxValueBytes;
+  const body: Omit<DeadLetterRecord, 'id'> = {
+    dead_lettered_at: options.now,
     stage,
     reason,
     error,
     topic: source.topic,
     partition: source.partition,
     offset: source.offset,
-    value_base64: value.toString('base64'),
+    value_base64: (truncated ? value.subarray(0, options.maxValueBytes) : value).toString('base64'),
+    ...(truncated ? { truncated: true as const } : {}),
+    ...(options.previous?.length ? { previous: options.previous } : {}),
   };
+  const record: DeadLetterRecord = { id: letterId(body), ...body };
   return { key: source.key, value: Buffer.from(JSON.stringify(record)), headers: { stage, reason } };
+}
+
+/** A role's letter maker: its stage, the process clock, and the DLQ's size bound (a MAX_BODY_BYTES body). */
+export function lettersFor(deps: Pick<RoleDeps, 'clock' | 'config'>, stage: Stage) {
+  return (reason: string, error: string, source: BusMessage, value?: Buffer): OutgoingMessage =>
+    deadLetter(stage, reason, error, source, { now: deps.clock.now(), maxValueBytes: deps.config.ingress.maxBodyBytes }, value);
+}
+
+export function letterId(body: Omit<DeadLetterRecord, 'id'>): string {
+  return hash('sha256', JSON.stringify(body), 'hex').slice(0, 16);
 }
 
 /**

@@ -56,9 +56,11 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
     app.use((_req: Request, res: Response) => {
       res.status(404).json({ error: 'not found' });
     });
-    app.use((err: Error, _req: Request, res: Response, _next: unknown) => {
-      deps.logger.error('request failed', { error: err.message });
-      if (!res.headersSent) res.status(500).json({ error: 'internal error' });
+    app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: unknown) => {
+      // Express marks what the client got wrong (a malformed %-escape in a path: 400); only the rest is ours.
+      const status = typeof err.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+      if (status === 500) deps.logger.error('request failed', { error: err.message });
+      if (!res.headersSent) res.status(status).json({ error: status === 500 ? 'internal error' : err.message });
     });
   }
 

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { Bus } from '../bus/bus';
-import { BusUnavailableError } from '../bus/bus';
+import { BusUnavailableError, MessageTooLargeError } from '../bus/bus';
+import { LogThrottle } from '../shared/log-throttle';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import { readEnvelope } from './envelope';
@@ -12,6 +13,8 @@ export interface WebhookDeps {
   rawTopic: string;
   auth: AuthSettings;
   maxBodyBytes: number;
+  /** More events in one body get 413 (MAX_EVENTS_PER_WEBHOOK). */
+  maxEvents: number;
   timeoutMs: number;
   metrics: NonNullable<Metrics['ingress']>;
   logger: Logger;
@@ -39,6 +42,7 @@ export function webhookHandler(deps: WebhookDeps) {
   };
 
   const allowed = deps.allowedSources ? sourceList(deps.allowedSources) : null;
+  const throttle = new LogThrottle(deps.logger);
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     if (allowed && !isAllowed(allowed, req.socket.remoteAddress)) {
@@ -89,6 +93,9 @@ export function webhookHandler(deps: WebhookDeps) {
     }
     const envelope = readEnvelope(body);
     if (!envelope.ok) return reply(res, 400, 'malformed', { error: envelope.error });
+    if (envelope.eventCount > deps.maxEvents) {
+      return reply(res, 413, 'too_large', { error: `${envelope.eventCount} events in one body; at most ${deps.maxEvents} (MAX_EVENTS_PER_WEBHOOK)` });
+    }
 
     const writable = deps.bus.writable();
     if (!writable.ok) {
@@ -101,10 +108,15 @@ export function webhookHandler(deps: WebhookDeps) {
         { timeoutMs: deps.timeoutMs },
       );
     } catch (err) {
+      if (err instanceof MessageTooLargeError) {
+        deps.logger.warn('webhook refused by the broker as too large', { bytes: body.length, topic: envelope.topic });
+        return reply(res, 413, 'too_large', { error: 'body larger than the broker accepts (see mistbridge topics: max.message.bytes)' });
+      }
       const retryAfter = err instanceof BusUnavailableError ? err.retryAfterS : 5;
-      deps.logger.error('webhook not stored', { error: (err as Error).message, topic: envelope.topic });
+      throttle.log('error', 'store', 'webhook not stored', { error: (err as Error).message, topic: envelope.topic });
       return reply(res, 503, 'unavailable', { error: 'webhook could not be stored; retry later' }, { 'retry-after': String(retryAfter) });
     }
+    throttle.reset('store');
     reply(res, 200, 'accepted', { accepted: envelope.eventCount });
   }
 }

@@ -1,11 +1,7 @@
 import { macFromDeviceId, normalizeMac } from '../shared/mac';
 import { own } from '../shared/own';
+import type { Device } from '../domain/mist-event';
 
-export interface Device {
-  mac: string;
-  type: string;
-  name: string | null;
-}
 
 export interface Identity {
   device_mac: string | null;

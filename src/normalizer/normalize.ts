@@ -3,7 +3,7 @@ import { eventId } from './event-id';
 import { flatten } from './flatten';
 import { identify } from './identity';
 import { describe } from './message';
-import type { MistEvent } from './mist-event';
+import type { MistEvent } from '../domain/mist-event';
 import { applyPrivacy, type PrivacyRules } from './privacy';
 import { SEVERITY_IDS, mistSeverityOf, severityOf, type SeverityRules } from './severity';
 import { eventTime } from './timestamp';

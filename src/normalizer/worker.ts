@@ -1,20 +1,27 @@
-import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import type { BatchContext, Consumer, OutgoingMessage } from '../bus/bus';
+import { MessageTooLargeError } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
-import { deadLetter, sendDeadLetters } from '../dlq/dead-letter';
-import { AvroCodec, SCHEMA_HEADER } from '../shared/avro';
+import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
+import { eventCodec } from '../domain/mist-event';
+import { routeFor } from '../domain/topic';
+import { SCHEMA_HEADER } from '../shared/avro';
 import { LabelLimiter } from '../shared/label-limiter';
 import type { RoleDeps } from '../shared/role-deps';
-import { KNOWN_TOPICS, topicKey } from './catalogue';
+import { KNOWN_TOPICS } from './catalogue';
 import { DedupeWindow } from './dedupe';
-import type { MistEvent } from './mist-event';
 import { normalizeWebhook } from './normalize';
-import { own } from '../shared/own';
 
-export interface NormalizerDeps extends RoleDeps {
-  now?: () => number;
-}
+export type NormalizerDeps = RoleDeps;
 
-export const eventCodec = (): AvroCodec<MistEvent> => new AvroCodec<MistEvent>('mist-event.avsc');
+/**
+ * The normalizer's memory is bounded by what it holds, not by a count of webhooks: a batch takes
+ * raw bodies up to RAW_BATCH_BYTES (at least one), and its events go out in chunks of at most
+ * OUTPUT_CHUNK_EVENTS / OUTPUT_CHUNK_BYTES while the rest is still being normalized. Four 4.7 MB
+ * bodies of 100,000 events each used to be held as 400,000 encoded events at once.
+ */
+const RAW_BATCH_BYTES = 4 * 1024 * 1024;
+const OUTPUT_CHUNK_EVENTS = 2000;
+const OUTPUT_CHUNK_BYTES = 2 * 1024 * 1024;
 
 /**
  * mist.raw → mist.events: splits and normalizes every webhook, drops duplicates within the window
@@ -22,42 +29,39 @@ export const eventCodec = (): AvroCodec<MistEvent> => new AvroCodec<MistEvent>('
  * the raw offsets only after all of it was produced.
  */
 export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
-  const { config, metrics, topics } = deps;
-  const now = deps.now ?? Date.now;
+  const { config, metrics, topics, clock } = deps;
   const codec = eventCodec();
   const window = new DedupeWindow(config.normalizer.dedupeWindowMs);
   const rules = { map: config.normalizer.severityMap, overrides: config.normalizer.severityOverrides, privacy: config.normalizer.privacy };
   const routes = config.normalizer.routes;
   const topicLabel = new LabelLimiter(KNOWN_TOPICS, config.metrics.labelLimit);
+  const letter = lettersFor(deps, 'normalizer');
 
   return deps.bus.consume({
     group: GROUPS.normalizer,
     topics: [topics.raw],
     maxBatch: 200,
+    maxBatchBytes: RAW_BATCH_BYTES,
     handler: async (batch, context) => {
-      const events: OutgoingMessage[] = [];
       const dead: OutgoingMessage[] = [];
       const written = new Set<string>();
-      const deadLetterOf = (reason: string, error: string, source: BusMessage, value?: Buffer): void => {
-        dead.push(deadLetter('normalizer', reason, error, source, value));
-      };
+      const output = new OutputChunks(context, topics.events, dead);
 
       for (const message of batch) {
-        const receivedAt = Number(message.headers.received_at) || now();
+        const receivedAt = Number(message.headers.received_at) || clock.now();
         const webhook = normalizeWebhook(message.value ?? '', receivedAt, rules);
         if ('error' in webhook) {
-          deadLetterOf('invalid_envelope', webhook.error, message);
+          dead.push(letter('invalid_envelope', webhook.error, message));
           continue;
         }
         for (const [index, result] of webhook.results.entries()) {
           if (!result.ok) {
-            deadLetterOf(result.reason, `event ${index}: ${result.error}`, message);
+            dead.push(letter(result.reason, `event ${index}: ${result.error}`, message));
             continue;
           }
           const event = result.event;
-          const route = own(routes, event.topic) ?? own(routes, topicKey(event.topic) ?? '');
-          if (route?.drop) continue;
-          if (written.has(event.event_id) || window.has(event.event_id, now())) {
+          if (routeFor(routes, event.topic)?.drop) continue;
+          if (written.has(event.event_id) || window.has(event.event_id, clock.now())) {
             metrics.normalizer?.duplicates.inc({ topic: topicLabel.value(event.topic) });
             continue;
           }
@@ -65,17 +69,57 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
           try {
             value = codec.encode(event);
           } catch (err) {
-            deadLetterOf('schema_invalid', `event ${index}: ${codec.problems(event).join(', ') || (err as Error).message}`, message);
+            dead.push(letter('schema_invalid', `event ${index}: ${codec.problems(event).join(', ') || (err as Error).message}`, message));
             continue;
           }
           written.add(event.event_id);
-          events.push({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } });
+          await output.add({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } }, () =>
+            letter('too_large', `event ${index}: the broker refused the normalized event as too large`, message),
+          );
         }
       }
-
-      if (events.length > 0) await context.produce(topics.events, events);
+      await output.flush();
       await sendDeadLetters(context.produce, deps, 'normalizer', dead);
-      window.add(written, now());
+      window.add(written, clock.now());
     },
   });
+}
+
+/** Events produced in bounded chunks; one the broker refuses as too large becomes a dead letter instead of blocking the partition. */
+class OutputChunks {
+  #chunk: Array<{ message: OutgoingMessage; refused: () => OutgoingMessage }> = [];
+  #bytes = 0;
+
+  constructor(
+    private readonly context: BatchContext,
+    private readonly topic: string,
+    private readonly dead: OutgoingMessage[],
+  ) {}
+
+  async add(message: OutgoingMessage, refused: () => OutgoingMessage): Promise<void> {
+    this.#chunk.push({ message, refused });
+    this.#bytes += message.value?.length ?? 0;
+    if (this.#chunk.length >= OUTPUT_CHUNK_EVENTS || this.#bytes >= OUTPUT_CHUNK_BYTES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const chunk = this.#chunk;
+    this.#chunk = [];
+    this.#bytes = 0;
+    if (chunk.length === 0) return;
+    try {
+      await this.context.produce(this.topic, chunk.map((c) => c.message));
+    } catch (err) {
+      if (!(err instanceof MessageTooLargeError)) throw err;
+      // The request as a whole was too large: find the events that are, one by one.
+      for (const { message, refused } of chunk) {
+        try {
+          await this.context.produce(this.topic, [message]);
+        } catch (single) {
+          if (!(single instanceof MessageTooLargeError)) throw single;
+          this.dead.push(refused());
+        }
+      }
+    }
+  }
 }

@@ -9,6 +9,8 @@ import { Readiness } from '../http/readiness';
 import { startHttp, type HttpServers } from '../http/server';
 import { webhookHandler } from '../ingress/webhook';
 import { startNormalizer } from '../normalizer/worker';
+import { GROUPS } from '../bus/topics';
+import { systemClock, type Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
 import { createMetrics, type Metrics } from '../shared/metrics';
 import { startMetricsSink } from '../sinks/metrics/worker';
@@ -23,24 +25,43 @@ export interface Runtime {
   correlator: CorrelatorHandle | null;
   /** Graceful shutdown (CONTRACT section 1): stop accepting, drain, commit, within DRAIN_TIMEOUT_MS. */
   stop(): Promise<void>;
+  /**
+   * An in-process crash, for tests of the embedded bus: sockets cut, nothing drained, committed or
+   * checkpointed any more, so that a new runtime on the same DATA_DIR starts as after `kill -9`.
+   */
+  abandon(): Promise<void>;
 }
 
-export async function createBus(config: Config, logger: Logger): Promise<Bus> {
+export interface RunOptions {
+  clock?: Clock;
+}
+
+export async function createBus(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Bus> {
   const topics = topicNames(config.topicPrefix);
   // kafkajs is loaded only by processes that use it: the embedded mode stays lean.
   if (config.kafka) return (await import('../bus/kafka/kafka-bus')).createKafkaBus(config, topics, logger);
-  return new EmbeddedBus({ dataDir: config.dataDir, topics, maxBacklogBytes: config.ingress.maxBacklogBytes, logger });
+  return new EmbeddedBus({
+    dataDir: config.dataDir,
+    topics,
+    compacted: [topics.incidents, topics.recoveries],
+    maxBacklogBytes: config.ingress.maxBacklogBytes,
+    rawGroup: GROUPS.normalizer,
+    maxLetterBytes: config.ingress.maxBodyBytes,
+    logger,
+    now: () => clock.now(),
+  });
 }
 
 /** Starts the configured roles: consumers first, then the bus (replaying what a crash left), then HTTP. */
-export async function run(config: Config, logger: Logger): Promise<Runtime> {
+export async function run(config: Config, logger: Logger, options: RunOptions = {}): Promise<Runtime> {
   logger.info('starting mistbridge', describeConfig(config));
+  const clock = options.clock ?? systemClock;
   const topics = topicNames(config.topicPrefix);
-  const bus = await createBus(config, logger);
+  const bus = await createBus(config, logger, clock);
   const metrics = createMetrics(config.roles, bus);
   const readiness = new Readiness();
   const consumers: Consumer[] = [];
-  const deps = { bus, topics, config, metrics, logger };
+  const deps = { bus, topics, config, metrics, logger, clock };
   const has = (role: string): boolean => config.roles.includes(role as never);
 
   if (has('normalizer')) consumers.push(await startNormalizer({ ...deps, logger: logger.child({ role: 'normalizer' }) }));
@@ -82,7 +103,9 @@ export async function run(config: Config, logger: Logger): Promise<Runtime> {
         rawTopic: topics.raw,
         auth: { secrets: config.auth.secrets, token: config.auth.token },
         maxBodyBytes: config.ingress.maxBodyBytes,
+        maxEvents: config.ingress.maxEvents,
         timeoutMs: config.ingress.timeoutMs,
+        now: () => clock.now(),
         metrics: metrics.ingress!,
         logger: logger.child({ role: 'ingress' }),
         allowedSources: config.auth.allowedSources,
@@ -119,6 +142,13 @@ export async function run(config: Config, logger: Logger): Promise<Runtime> {
         await withTimeout(Promise.all(consumers.map((c) => c.stop())), remaining());
         await bus.close();
         logger.info('mistbridge stopped');
+      })()),
+    abandon: () =>
+      (stopping ??= (async () => {
+        await http.close(0);
+        if (!('abandon' in bus)) throw new Error('only the embedded bus can be abandoned in-process');
+        await (bus as EmbeddedBus).abandon();
+        await Promise.all(consumers.map((c) => c.stop()));
       })()),
   };
 }

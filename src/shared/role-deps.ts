@@ -1,6 +1,7 @@
 import type { Bus } from '../bus/bus';
 import type { Topics } from '../bus/topics';
 import type { Config } from '../config/config';
+import type { Clock } from './clock';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 
@@ -11,4 +12,5 @@ export interface RoleDeps {
   config: Config;
   metrics: Metrics;
   logger: Logger;
+  clock: Clock;
 }

@@ -1,5 +1,5 @@
 import { normalizeEvent, normalizeWebhook } from '../../src/normalizer/normalize';
-import type { MistEvent } from '../../src/normalizer/mist-event';
+import type { MistEvent } from '../../src/domain/mist-event';
 import { sampleJson } from './fixtures';
 
 /** A sample's event, optionally patched (a later time, another AP), normalized as the pipeline would. */

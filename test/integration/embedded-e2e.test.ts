@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EmbeddedBus } from '../../src/bus/embedded/embedded-bus';
 import { eventIdsOf } from '../helpers/events';
 import { eventually, sample, sampleFiles } from '../helpers/fixtures';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
@@ -217,7 +218,9 @@ describe('schema fingerprints', () => {
     const hec = await new FakeHec().start();
     const pipeline = await startPipeline(hecEnv(hec));
     try {
-      await pipeline.bus.produce('mist.events', [{ key: 'site', value: Buffer.from('not avro'), headers: { 'mistbridge-schema': 'f'.repeat(64) } }]);
+      // As if a newer writer had produced it (a batch's context: the only way derived messages enter the embedded bus).
+      const context = (pipeline.bus as EmbeddedBus).contextFor(0, new AbortController().signal, 1);
+      await context.produce('mist.events', [{ key: 'site', value: Buffer.from('not avro'), headers: { 'mistbridge-schema': 'f'.repeat(64) } }]);
       const dlq = await readDlq(pipeline.dataDir, 3);
       expect(dlq.map((d) => d.stage).sort()).toEqual(['correlator', 'metrics', 'splunk']);
       expect(dlq.every((d) => d.reason === 'schema_mismatch' && /written with schema f{64}/.test(d.error))).toBe(true);

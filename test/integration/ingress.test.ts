@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { sign } from '../../src/ingress/verify';
 import { SECRET, metricSum, startPipeline } from '../helpers/pipeline';
+import { Journal } from '../../src/bus/embedded/journal';
+import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
 import { sample } from '../helpers/fixtures';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
@@ -100,33 +102,53 @@ describe('POST /webhooks/mist (CONTRACT section 3)', () => {
 
 describe('503 with Retry-After when the bus cannot take the webhook', () => {
   it('answers 503 once the backlog is over its bound', async () => {
-    // No consumer of the raw topic: nothing is ever processed, so the backlog only grows.
-    const pipeline = await startPipeline({ MISTBRIDGE_ROLES: 'ingress', INGRESS_MAX_BACKLOG_BYTES: '1024' });
+    // Splunk is down: the normalized events wait for the sink, so the backlog only grows.
+    const hec = await new FakeHec().start();
+    hec.down = HEC_REPLIES.busy;
+    const pipeline = await startPipeline({
+      MISTBRIDGE_ROLES: 'ingress,normalizer,splunk',
+      INGRESS_MAX_BACKLOG_BYTES: '1024',
+      SPLUNK_HEC_URL: hec.url,
+      SPLUNK_HEC_TOKEN: hec.token,
+      SPLUNK_HEC_LINGER_MS: '0',
+    });
     try {
-      const first = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
-      const second = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
-      expect([first.status, second.status]).toEqual([200, 200]);
-      const third = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
-      expect(third.status).toBe(503);
-      expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
-      expect(third.body.error).toMatch(/backlog/);
+      // Each accepted webhook adds its normalized event to what the stalled sink holds.
+      const statuses: number[] = [];
+      let third: request.Response | undefined;
+      for (let i = 0; i < 20 && !third; i++) {
+        const distinct = JSON.stringify({ ...JSON.parse(body.toString()), events: [{ ...JSON.parse(body.toString()).events[0], timestamp: 1700000000 + i }] });
+        const res = await request(pipeline.url).post('/webhooks/mist').set(signed(distinct)).send(distinct);
+        statuses.push(res.status);
+        if (res.status === 503) third = res;
+        else await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(statuses[0]).toBe(200);
+      expect(third).toBeDefined();
+      expect(Number(third!.headers['retry-after'])).toBeGreaterThan(0);
+      expect(third!.body.error).toMatch(/backlog/);
       const ready = await request(pipeline.url).get('/readyz');
       expect(ready.status).toBe(503);
       expect(ready.body.checks.ingress.reason).toMatch(/backlog/);
     } finally {
       await pipeline.stop();
+      await hec.stop();
     }
   });
 
-  it('answers 503 when the journal cannot be written', async () => {
-    const pipeline = await startPipeline({ MISTBRIDGE_ROLES: 'ingress' });
+  it('answers 503 when the journal write fails, and 200 again once it works', async () => {
+    const pipeline = await startPipeline({ MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    // The write itself fails (EIO), the bus stays open: only the journal can make this a 503.
+    const failing = jest.spyOn(Journal.prototype, 'append').mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
     try {
-      // Simulates a failing disk: the journal's descriptor is closed under it.
-      await (pipeline.bus as unknown as { close(): Promise<void> }).close();
       const res = await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString());
       expect(res.status).toBe(503);
-      expect(res.headers['retry-after']).toBeDefined();
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      expect(failing).toHaveBeenCalledTimes(1);
+      expect(await webhookCount(pipeline, 'unavailable')).toBe(1);
+      expect((await request(pipeline.url).post('/webhooks/mist').set(signed(body)).send(body.toString())).status).toBe(200);
     } finally {
+      failing.mockRestore();
       await pipeline.stop();
     }
   });
@@ -134,7 +156,7 @@ describe('503 with Retry-After when the bus cannot take the webhook', () => {
 
 describe('ADMIN_PORT and protected mode', () => {
   it('moves /metrics and /readyz off the webhook port', async () => {
-    const pipeline = await startPipeline({ ADMIN_PORT: '0', MISTBRIDGE_ROLES: 'ingress' });
+    const pipeline = await startPipeline({ ADMIN_PORT: '0', MISTBRIDGE_ROLES: 'ingress,normalizer' });
     try {
       expect((await request(pipeline.url).get('/metrics')).status).toBe(404);
       expect((await request(pipeline.url).get('/healthz')).status).toBe(200);

@@ -1,90 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { appendFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deadLetter } from '../../dlq/dead-letter';
 import type { Logger } from '../../shared/logger';
-import { backoffMs, sleep } from '../../shared/backoff';
 import type { Topics } from '../topics';
 import type { BatchContext, Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
 import { BusUnavailableError, withDeadline } from '../bus';
+import { AssignmentGate, chunkRunner } from '../consumer-core';
 import { CompactedStore } from './compacted-store';
-import { Journal } from './journal';
-
-interface Entry {
-  key: string;
-  value: Buffer | null;
-  headers: Record<string, string>;
-  /** Offset of the raw webhook this message derives from: the journal keeps it until every derivative is committed. */
-  root: number;
-  bytes: number;
-  /** Sequence number in the compacted store, for topics kept on disk. */
-  seq?: number;
-  /** When the entry joined the log: a batch lingers from its oldest message, not from when the consumer looked. */
-  appendedAt?: number;
-}
-
-/**
- * What an entry holds besides its value (the entry, its headers and key, the Buffer and ArrayBuffer
- * objects), as a heap snapshot under a flood showed: about as much as a normalized event's bytes.
- * Counting only values let the backlog bound hold twice the memory it names.
- */
-const ENTRY_OVERHEAD_BYTES = 384;
+import { Journal, type JournalStart } from './journal';
+import { TopicLog, type Entry } from './topic-log';
 
 /** Entries of compacted topics are durable themselves: they never hold the raw journal back. */
 const NO_ROOT = Number.MAX_SAFE_INTEGER;
-
-class TopicLog {
-  constructor(readonly name: string) {}
-
-  /** Offset of entries[0]. */
-  base = 0;
-  entries: Entry[] = [];
-  /** Memory held by the entries: their values plus ENTRY_OVERHEAD_BYTES each. */
-  bytes = 0;
-  readonly groups = new Map<string, EmbeddedConsumer>();
-  readonly waiters = new Set<() => void>();
-
-  get end(): number {
-    return this.base + this.entries.length;
-  }
-
-  /** Set when an entry's root is older than its predecessor's (output produced outside a batch). */
-  unordered = false;
-
-  append(entry: Entry): number {
-    entry.appendedAt = performance.now();
-    const last = this.entries[this.entries.length - 1];
-    if (last && entry.root < last.root) this.unordered = true;
-    this.entries.push(entry);
-    this.bytes += entry.bytes + ENTRY_OVERHEAD_BYTES;
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
-    return this.end - 1;
-  }
-
-  at(offset: number): Entry | undefined {
-    return this.entries[offset - this.base];
-  }
-
-  /** Drops what every group has committed. */
-  trim(): void {
-    let low = this.end;
-    for (const consumer of this.groups.values()) low = Math.min(low, consumer.committedOf(this.name));
-    const drop = low - this.base;
-    if (drop > 0 && (drop >= 1024 || drop === this.entries.length)) {
-      for (const dropped of this.entries.splice(0, drop)) this.bytes -= dropped.bytes + ENTRY_OVERHEAD_BYTES;
-      this.base = low;
-      if (this.entries.length === 0) this.unordered = false;
-    }
-  }
-
-  /** The oldest root among entries from `offset` on. */
-  oldestRoot(offset: number): number | undefined {
-    if (!this.unordered) return this.at(offset)?.root;
-    let low: number | undefined;
-    for (let i = offset - this.base; i < this.entries.length; i++) low = Math.min(low ?? Infinity, this.entries[i]!.root);
-    return low;
-  }
-}
 
 export interface EmbeddedBusOptions {
   dataDir: string;
@@ -92,52 +21,107 @@ export interface EmbeddedBusOptions {
   /** Topics kept on disk as compacted logs (default: the incidents topic). */
   compacted?: string[];
   maxBacklogBytes: number;
+  /** The group that normalizes raw webhooks: the journal never forgets what it has not committed. */
+  rawGroup: string;
+  /** Dead letters written by the bus itself (a quarantined webhook) are at most this large. */
+  maxLetterBytes: number;
   logger: Logger;
+  now?: () => number;
+}
+
+/** A DATA_DIR that cannot be used: start-up stops with the path and the OS reason (exit 2). */
+export class DataDirError extends Error {
+  constructor(dataDir: string, cause: Error) {
+    super(`DATA_DIR: cannot use ${dataDir}: ${cause.message}`, { cause });
+    this.name = 'DataDirError';
+  }
 }
 
 /**
  * One process, one partition per topic, Kafka's delivery rules. Raw webhooks are journaled (fsync,
  * group commit) before `produce` resolves; everything derived from them lives in memory and is
  * rebuilt after a crash by replaying the journal from the last checkpoint, which only advances
- * past a webhook once every message derived from it was committed by every group.
+ * past a webhook once every message derived from it was committed by every group, and never past
+ * what the normalizer group has not committed (even when this process does not run it).
  * Compacted topics (incidents) are kept on disk with each group's position (see CompactedStore).
  * Dead letters are appended to DATA_DIR/dlq.ndjson, fsynced.
  */
 export class EmbeddedBus implements Bus {
   readonly kind = 'embedded' as const;
-  readonly #topics = new Map<string, TopicLog>();
+  readonly #topics = new Map<string, TopicLog<EmbeddedConsumer>>();
   readonly #journal: Journal;
+  readonly #stores = new Map<string, CompactedStore>();
+  readonly #consumers = new Set<EmbeddedConsumer>();
   #started = false;
   #closed = false;
+  #dead = false;
   /** Raw writes whose caller's deadline passed before the journal answered. */
   #overdueWrites = 0;
-
-  readonly #stores = new Map<string, { store: CompactedStore; latest: Map<string, Entry> }>();
+  /** Journal offset after the last raw record appended to the raw log. */
+  #rawAppended = 0;
+  /** Raw records the normalizer takes one at a time (after a run died while normalizing). */
+  #careful = { from: 0, until: 0 };
+  /** Producers of derived messages waiting for the backlog to drain. */
+  readonly #drainWaiters = new Set<() => void>();
 
   constructor(private readonly options: EmbeddedBusOptions) {
     this.#journal = new Journal(join(options.dataDir, 'raw'));
     for (const topic of options.compacted ?? [options.topics.incidents]) {
       const store = new CompactedStore(join(options.dataDir, 'topics'), topic);
-      const latest = new Map<string, Entry>();
       const log = this.#log(topic);
-      for (const record of store.load()) {
-        const entry = { key: record.key, value: record.value, headers: record.headers, root: NO_ROOT, bytes: record.value.length, seq: record.seq };
-        latest.set(record.key, entry);
-        log.append(entry);
+      let records;
+      try {
+        records = store.load();
+      } catch (err) {
+        throw new DataDirError(options.dataDir, err as Error);
       }
-      this.#stores.set(topic, { store, latest });
+      for (const record of records) log.append({ key: record.key, value: record.value, headers: record.headers, root: NO_ROOT, bytes: record.value.length, seq: record.seq });
+      this.#stores.set(topic, store);
     }
   }
 
   async start(): Promise<void> {
-    const replay = this.#journal.open();
+    let start: JournalStart;
+    try {
+      start = this.#journal.open();
+    } catch (err) {
+      throw new DataDirError(this.options.dataDir, err as Error);
+    }
+    if (start.quarantine) this.#quarantine(start.quarantine);
+    else if (start.deaths > 0)
+      this.options.logger.warn('the last run died while normalizing; webhooks it held are normalized one at a time', { from: start.carefulFrom, until: start.carefulUntil, deaths: start.deaths });
+    this.#careful = { from: start.carefulFrom, until: start.carefulUntil };
     this.#started = true;
     const raw = this.#log(this.options.topics.raw);
-    raw.base = replay[0]?.offset ?? this.#journal.nextOffset;
+    raw.base = this.#journal.checkpointOffset;
     for (const consumer of raw.groups.values()) consumer.positions.set(raw.name, raw.base);
-    if (replay.length > 0) this.options.logger.info('replaying journaled webhooks', { count: replay.length, from: replay[0]!.offset });
-    for (const record of replay) this.#appendRaw(record.offset, record.key, record.value, record.headers);
+    this.#rawAppended = raw.base;
+    if (start.replay.length > 0) this.options.logger.info('replaying journaled webhooks', { count: start.replay.length, from: start.replay[0]!.offset });
+    for (const record of start.replay) this.#appendRaw(record.offset, record.key, record.value, record.headers);
+    this.#rawAppended = this.#journal.nextOffset;
     this.#advanceCheckpoint();
+  }
+
+  /** A webhook that was being normalized when the process died twice goes to the DLQ instead of a third try. */
+  #quarantine(record: JournalStart['quarantine'] & object): void {
+    const source: BusMessage = { topic: this.options.topics.raw, partition: 0, offset: String(record.offset), key: record.key, value: record.value, headers: record.headers };
+    const letter = deadLetter(
+      'normalizer',
+      'crash_loop',
+      'the process died twice while this webhook was being normalized; quarantined so the rest can go on',
+      source,
+      { now: (this.options.now ?? Date.now)(), maxValueBytes: this.options.maxLetterBytes },
+    );
+    const path = join(this.options.dataDir, 'dlq.ndjson');
+    mkdirSync(this.options.dataDir, { recursive: true });
+    appendFileSync(path, `${letter.value!.toString('utf8')}\n`);
+    const fd = openSync(path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.options.logger.error('webhook quarantined to the DLQ (reason crash_loop): the process died twice while normalizing it', { offset: record.offset, bytes: record.value.length });
   }
 
   writable(): Writability {
@@ -152,9 +136,15 @@ export class EmbeddedBus implements Bus {
     return { ok: true };
   }
 
+  /**
+   * The raw topic (the ingress), and state that is durable by itself (compacted topics, the DLQ).
+   * Messages derived from a webhook go through their batch's context, so the journal keeps the
+   * webhook until they are committed.
+   */
   async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
     if (topic === this.options.topics.raw) return this.#produceRaw(messages, options.timeoutMs);
-    return this.#produceDerived(topic, messages, this.#rawEnd());
+    if (!this.#stores.has(topic) && topic !== this.options.topics.dlq) throw new Error(`${topic}: derived messages are produced through their batch's context`);
+    return this.#produceDerived(topic, messages, NO_ROOT);
   }
 
   async #produceRaw(messages: OutgoingMessage[], timeoutMs?: number): Promise<void> {
@@ -174,22 +164,24 @@ export class EmbeddedBus implements Bus {
   }
 
   #appendRaw(offset: number, key: string, value: Buffer, headers: Record<string, string>): void {
-    this.#log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length });
+    if (this.#dead) return;
+    this.#log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length, offset });
+    this.#rawAppended = Math.max(this.#rawAppended, offset + 1);
   }
 
-  async #produceDerived(topic: string, messages: OutgoingMessage[], root: number): Promise<void> {
+  async #produceDerived(topic: string, messages: OutgoingMessage[], root: number, signal?: AbortSignal): Promise<void> {
+    if (this.#dead) throw new BusUnavailableError('bus abandoned');
     if (topic === this.options.topics.dlq) return this.#writeDeadLetters(messages);
     const log = this.#log(topic);
-    const stored = this.#stores.get(topic);
-    if (stored) {
-      const seqs = await stored.store.append(messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value })));
+    const store = this.#stores.get(topic);
+    if (store) {
+      const seqs = await store.append(messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value })));
       messages.forEach((message, i) => {
-        const entry = { key: message.key, value: message.value, headers: message.headers ?? {}, root: NO_ROOT, bytes: message.value?.length ?? 0, seq: seqs[i]! };
-        if (message.value === null) stored.latest.delete(message.key);
-        else stored.latest.set(message.key, entry);
-        log.append(entry);
+        log.append({ key: message.key, value: message.value, headers: message.headers ?? {}, root: NO_ROOT, bytes: message.value?.length ?? 0, seq: seqs[i]! });
       });
     } else {
+      // Back-pressure: one webhook of 50,000 events must not turn into unbounded memory downstream.
+      await this.#waitForRoom(signal);
       for (const message of messages) {
         if (message.value === null) continue; // tombstones only mean something in compacted topics
         log.append({ key: message.key, value: message.value, headers: message.headers ?? {}, root, bytes: message.value.length });
@@ -198,21 +190,38 @@ export class EmbeddedBus implements Bus {
     if (log.groups.size === 0) log.trim();
   }
 
+  /** Waits while derived messages held in memory are over the backlog bound (they drain as groups commit). */
+  async #waitForRoom(signal?: AbortSignal): Promise<void> {
+    while (this.#derivedBytes() >= this.options.maxBacklogBytes) {
+      if (signal?.aborted || this.#dead) throw new BusUnavailableError('stopped while waiting for the backlog to drain');
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.#drainWaiters.delete(wake);
+          signal?.removeEventListener('abort', wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, 1000);
+        this.#drainWaiters.add(wake);
+        signal?.addEventListener('abort', wake, { once: true });
+      });
+    }
+  }
+
+  #derivedBytes(): number {
+    let held = 0;
+    for (const [topic, log] of this.#topics) if (topic !== this.options.topics.raw && !this.#stores.has(topic)) held += log.bytes;
+    return held;
+  }
+
   async partitionOf(): Promise<(key: string) => number> {
     return () => 0;
   }
 
   async snapshot(topic: string): Promise<BusMessage[]> {
-    const stored = this.#stores.get(topic);
-    if (!stored) throw new Error(`${topic} is not a compacted topic`);
-    return [...stored.latest.values()].map((entry) => ({
-      topic,
-      partition: 0,
-      offset: String(entry.seq),
-      key: entry.key,
-      value: entry.value,
-      headers: entry.headers,
-    }));
+    const store = this.#stores.get(topic);
+    if (!store) throw new Error(`${topic} is not a compacted topic`);
+    return store.live().map((record) => ({ topic, partition: 0, offset: String(record.seq), key: record.key, value: record.value, headers: record.headers }));
   }
 
   async #writeDeadLetters(messages: OutgoingMessage[]): Promise<void> {
@@ -230,48 +239,66 @@ export class EmbeddedBus implements Bus {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     const consumer = new EmbeddedConsumer(this, options, this.options.logger);
+    const initial: BusMessage[] = [];
     for (const topic of options.topics) {
       const log = this.#log(topic);
       if (log.groups.has(consumer.group)) throw new Error(`group ${consumer.group} already consumes ${topic} in this process`);
       log.groups.set(consumer.group, consumer);
-      consumer.positions.set(topic, this.#startPosition(log, consumer.group, options.ephemeral ?? false));
+      if (options.ephemeral && this.#stores.has(topic)) {
+        // A private view of a compacted topic: its whole state first (the in-memory log is trimmed), then what follows.
+        initial.push(...(await this.snapshot(topic)));
+        consumer.positions.set(topic, log.end);
+      } else consumer.positions.set(topic, this.#startPosition(log, consumer.group, options.ephemeral ?? false));
     }
-    await options.onAssign?.(options.topics.map((topic) => ({ topic, partitions: [0] })));
-    consumer.run();
+    this.#consumers.add(consumer);
+    await consumer.start(initial);
     return consumer;
   }
 
-  /** @internal */ log(topic: string): TopicLog {
+  /** @internal */ log(topic: string): TopicLog<EmbeddedConsumer> {
     return this.#log(topic);
   }
 
+  /** @internal how many raw messages from `position` the normalizer may take at once (one, for those a dead run held). */
+  rawBatchLimit(topic: string, group: string, position: number, limit: number): number {
+    if (topic !== this.options.topics.raw || group !== this.options.rawGroup) return limit;
+    const root = this.#log(topic).at(position)?.root;
+    return root !== undefined && root >= this.#careful.from && root < this.#careful.until ? 1 : limit;
+  }
+
   /** Where a group starts: compacted topics resume after the group's stored position; ephemeral readers read everything. */
-  #startPosition(log: TopicLog, group: string, ephemeral: boolean): number {
-    const stored = this.#stores.get(log.name);
-    if (!stored || ephemeral) return log.base;
-    const committed = stored.store.committed(group);
+  #startPosition(log: TopicLog<EmbeddedConsumer>, group: string, ephemeral: boolean): number {
+    const store = this.#stores.get(log.name);
+    if (!store || ephemeral) return log.base;
+    const committed = store.committed(group);
     for (let offset = log.base; offset < log.end; offset++) if ((log.at(offset)!.seq ?? 0) >= committed) return offset;
     return log.end;
   }
 
   /** @internal called by a consumer after its handler resolved. */
   committed(group: string, topic: string, position: number, ephemeral: boolean): void {
-    const stored = this.#stores.get(topic);
-    if (stored && !ephemeral) stored.store.commit(group, this.#log(topic).at(position)?.seq ?? stored.store.nextSeq);
+    if (this.#dead) return;
+    const store = this.#stores.get(topic);
+    if (store && !ephemeral) store.commit(group, this.#log(topic).at(position)?.seq ?? store.nextSeq);
     for (const log of this.#topics.values()) log.trim();
+    for (const wake of [...this.#drainWaiters]) wake();
     this.#advanceCheckpoint();
   }
 
-  /** @internal derived messages produced by a handler inherit the oldest root of its batch. */
-  produceFor(root: number) {
-    return (topic: string, messages: OutgoingMessage[]): Promise<void> =>
-      topic === this.options.topics.raw ? this.#produceRaw(messages) : this.#produceDerived(topic, messages, root);
+  /** @internal a handler's context: derived messages inherit the oldest root of its batch. */
+  contextFor(root: number, signal: AbortSignal, generation: number): BatchContext {
+    return {
+      signal,
+      generation,
+      produce: (topic, messages) =>
+        topic === this.options.topics.raw ? this.#produceRaw(messages) : this.#produceDerived(topic, messages, root, signal),
+    };
   }
 
   async lag() {
     const out: Array<{ group: string; topic: string; partition: number; lag: number }> = [];
     for (const [topic, log] of this.#topics)
-      for (const [group, consumer] of log.groups) out.push({ group, topic, partition: 0, lag: log.end - consumer.committedOf(topic) });
+      for (const [group, consumer] of log.groups) if (!consumer.ephemeral) out.push({ group, topic, partition: 0, lag: log.end - consumer.committedOf(topic) });
     return out;
   }
 
@@ -281,46 +308,69 @@ export class EmbeddedBus implements Bus {
     await this.#journal.close();
   }
 
-  #log(topic: string): TopicLog {
+  /**
+   * An in-process crash, for tests: from now on nothing reaches DATA_DIR (no append, no commit, no
+   * checkpoint), consumers let go of their batches, and the writes in flight settle, so that a new
+   * bus can open the same directory as after `kill -9`.
+   */
+  async abandon(): Promise<void> {
+    this.#dead = true;
+    this.#closed = true;
+    for (const consumer of this.#consumers) consumer.abort();
+    await Promise.all([this.#journal.abandon(), ...[...this.#stores.values()].map((s) => s.abandon())]);
+    await Promise.all([...this.#consumers].map((c) => c.stop()));
+  }
+
+  /** @internal */ forget(consumer: EmbeddedConsumer): void {
+    this.#consumers.delete(consumer);
+    for (const log of this.#topics.values()) if (log.groups.get(consumer.group) === consumer && consumer.ephemeral) log.groups.delete(consumer.group);
+  }
+
+  #log(topic: string): TopicLog<EmbeddedConsumer> {
     let log = this.#topics.get(topic);
     if (!log) {
-      log = new TopicLog(topic);
+      log = new TopicLog<EmbeddedConsumer>(topic);
       this.#topics.set(topic, log);
     }
     return log;
   }
 
-  #rawEnd(): number {
-    return this.#journal.nextOffset;
-  }
-
   /** The journal may forget webhooks below the oldest root any group still has to process. */
   #advanceCheckpoint(): void {
-    if (!this.#started) return;
-    let low = this.#rawEnd();
+    if (!this.#started || this.#dead) return;
+    const raw = this.#log(this.options.topics.raw);
+    const normalizer = raw.groups.get(this.options.rawGroup);
+    // Without the normalizer in this process, nothing here may decide that a webhook is done.
+    if (!normalizer) return;
+    let low = this.#rawAppended;
     for (const log of this.#topics.values()) {
       for (const consumer of log.groups.values()) {
         const root = log.oldestRoot(consumer.committedOf(log.name));
         if (root !== undefined) low = Math.min(low, root);
       }
     }
-    this.#journal.checkpoint(low);
+    this.#journal.checkpoint(low, raw.at(normalizer.committedOf(raw.name))?.root ?? this.#rawAppended);
   }
 }
 
 class EmbeddedConsumer implements Consumer {
   readonly group: string;
+  readonly ephemeral: boolean;
   readonly positions = new Map<string, number>();
   readonly #abort = new AbortController();
+  readonly #gate = new AssignmentGate();
   #loop: Promise<void> | null = null;
   #running = true;
+  /** Where the next batch is looked for first: topics take turns, so a busy one cannot starve another. */
+  #turn = 0;
 
   constructor(
     private readonly bus: EmbeddedBus,
     private readonly options: ConsumeOptions,
     private readonly logger: Logger,
   ) {
-    this.group = options.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
+    this.ephemeral = options.ephemeral ?? false;
+    this.group = this.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
   }
 
   committedOf(topic: string): number {
@@ -328,58 +378,71 @@ class EmbeddedConsumer implements Consumer {
   }
 
   ready(): boolean {
-    return this.#running;
+    return this.#running && this.#gate.ready();
   }
 
-  run(): void {
-    this.#loop = this.#runLoop();
+  assigned(): number | null {
+    return this.ready() ? this.#gate.generation : null;
   }
 
-  async #runLoop(): Promise<void> {
-    const maxBatch = this.options.maxBatch ?? 500;
-    const lingerMs = this.options.lingerMs ?? 0;
-    let failures = 0;
+  async start(initial: BusMessage[]): Promise<void> {
+    let failure: Error | null = null;
+    await this.#gate.assign(
+      (generation) => this.options.onAssign?.(this.options.topics.map((topic) => ({ topic, partitions: [0] })), generation),
+      (err) => (failure = err),
+    );
+    if (failure) throw failure;
+    this.#loop = this.#runLoop(initial);
+  }
+
+  async #runLoop(initial: BusMessage[]): Promise<void> {
+    const runner = chunkRunner({ group: this.group, handler: this.options.handler, logger: this.logger, signal: this.#abort.signal });
+    const context = (root: number): BatchContext => this.bus.contextFor(root, this.#abort.signal, this.#gate.generation);
+    const stillOwner = (): boolean => this.#running;
+    if (initial.length > 0 && !(await runner.run(initial, context(Number.MAX_SAFE_INTEGER), { topic: initial[0]!.topic, partition: 0, stillOwner }))) return;
     while (this.#running) {
-      const next = await this.#nextBatch(maxBatch, lingerMs);
+      const next = await this.#nextBatch();
       if (!next) continue;
       const { topic, messages, end, root } = next;
-      const context: BatchContext = { produce: this.bus.produceFor(root), signal: this.#abort.signal };
-      try {
-        await this.options.handler(messages, context);
-        failures = 0;
-        this.positions.set(topic, end);
-        this.bus.committed(this.group, topic, end, this.options.ephemeral ?? false);
-      } catch (err) {
-        if (!this.#running) break;
-        // At-least-once: the same batch comes again after a pause. Handlers dead-letter what can never succeed.
-        failures++;
-        this.logger.error('consumer handler failed; batch will be redelivered', { group: this.group, topic, error: (err as Error).message });
-        await sleep(backoffMs(failures, 200, 30000), this.#abort.signal).catch(() => undefined);
-      }
+      if (!(await runner.run(messages, context(root), { topic, partition: 0, stillOwner }))) break;
+      this.positions.set(topic, end);
+      this.bus.committed(this.group, topic, end, this.ephemeral);
+      // Batches that need no I/O must not keep timers and sockets waiting behind an endless run of them.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
-  async #nextBatch(maxBatch: number, lingerMs: number): Promise<{ topic: string; messages: BusMessage[]; end: number; root: number } | null> {
-    for (const topic of this.options.topics) {
+  async #nextBatch(): Promise<{ topic: string; messages: BusMessage[]; end: number; root: number } | null> {
+    const topics = this.options.topics;
+    const maxBatch = this.options.maxBatch ?? 500;
+    const maxBytes = this.options.maxBatchBytes ?? Infinity;
+    const lingerMs = this.options.lingerMs ?? 0;
+    for (let i = 0; i < topics.length; i++) {
+      const topic = topics[(this.#turn + i) % topics.length]!;
       const log = this.bus.log(topic);
       const position = this.positions.get(topic)!;
       if (log.end <= position) continue;
-      if (lingerMs > 0 && log.end - position < maxBatch) {
+      this.#turn = (this.#turn + i + 1) % topics.length;
+      const limit = this.bus.rawBatchLimit(topic, this.options.group, position, maxBatch);
+      if (lingerMs > 0 && log.end - position < limit) {
         const waited = performance.now() - (log.at(position)?.appendedAt ?? performance.now());
-        if (waited < lingerMs) await this.#wait([topic], lingerMs - waited, () => log.end - position >= maxBatch);
+        if (waited < lingerMs) await this.#wait([topic], lingerMs - waited, () => log.end - position >= limit);
       }
       if (!this.#running) return null;
-      const end = Math.min(log.end, position + maxBatch);
       const messages: BusMessage[] = [];
       let root = Number.MAX_SAFE_INTEGER;
-      for (let offset = position; offset < end; offset++) {
-        const entry = log.at(offset)!;
+      let bytes = 0;
+      let offset = position;
+      for (; offset < Math.min(log.end, position + limit); offset++) {
+        const entry: Entry = log.at(offset)!;
+        if (messages.length > 0 && bytes + entry.bytes > maxBytes) break;
+        bytes += entry.bytes;
         root = Math.min(root, entry.root);
-        messages.push({ topic, partition: 0, offset: String(offset), key: entry.key, value: entry.value, headers: entry.headers });
+        messages.push({ topic, partition: 0, offset: String(entry.offset ?? offset), key: entry.key, value: entry.value, headers: entry.headers });
       }
-      return { topic, messages, end, root };
+      return { topic, messages, end: offset, root };
     }
-    await this.#wait(this.options.topics, 0, () => false);
+    await this.#wait(topics, 0, () => false);
     return null;
   }
 
@@ -404,9 +467,15 @@ class EmbeddedConsumer implements Consumer {
     });
   }
 
-  async stop(): Promise<void> {
+  /** Lets go at once: the batch in hand stays uncommitted. */
+  abort(): void {
     this.#running = false;
     this.#abort.abort();
+  }
+
+  async stop(): Promise<void> {
+    this.abort();
     await this.#loop;
+    this.bus.forget(this);
   }
 }

@@ -15,9 +15,44 @@ export interface JournalRecord {
   value: Buffer;
 }
 
-const SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * On-disk format of `DATA_DIR/raw/` (segments and checkpoint.json). 1 = mistbridge 0.1 (a bare
+ * `{"offset"}` checkpoint); 2 adds the normalizer's position and the start record below. The
+ * segment record layout is the same in both.
+ */
+export const JOURNAL_FORMAT = 2;
+
+/** Segments roll at this size, so that space is given back soon after it was processed. */
+const SEGMENT_BYTES = 8 * 1024 * 1024;
+/** A segment this large rolls as soon as everything in it was processed (a small disk must not stay full). */
+const ROLL_WHEN_DONE_BYTES = 256 * 1024;
 const ERROR_HOLD_MS = 1000;
 const HEADER_BYTES = 8; // u32 payload length, u32 crc32 of the payload
+
+/**
+ * What `open` learnt from the last run. A run that ended without closing the journal (a crash, an
+ * OOM kill) while the normalizer was at the same entry as the run before it died there twice: that
+ * entry is quarantined (`quarantine`), so one body can never keep the service down. After any such
+ * death the entries that were in the journal are normalized one at a time (`carefulFrom` up to
+ * `carefulUntil`), so the next death names the poison exactly.
+ */
+export interface JournalStart {
+  replay: JournalRecord[];
+  quarantine: JournalRecord | null;
+  /** Consecutive runs that died with the normalizer at `normalized` (0 after a clean stop). */
+  deaths: number;
+  carefulFrom: number;
+  carefulUntil: number;
+}
+
+interface CheckpointFile {
+  format?: number;
+  offset?: number;
+  normalized?: number;
+  /** False from start-up until a clean close. */
+  clean?: boolean;
+  start?: { at: number; deaths: number };
+}
 
 /**
  * Append-only, fsynced log of raw webhooks: what makes an embedded-mode 200 a promise.
@@ -31,47 +66,71 @@ export class Journal {
   #segmentBytes = 0;
   #nextOffset = 0;
   #checkpoint = 0;
+  #normalized = 0;
+  #start: { at: number; deaths: number } = { at: 0, deaths: 0 };
   #pending: Array<{ buffers: Buffer[]; count: number; resolve: (offsets: number[]) => void; reject: (err: Error) => void }> = [];
   #flushing: Promise<void> | null = null;
   #lastError: { error: Error; at: number } | null = null;
+  /** Abandoned (an in-process crash): nothing more is written. */
+  #dead = false;
 
   constructor(private readonly dir: string) {}
 
-  /** Opens the journal and returns the records not yet checkpointed, to be replayed. */
-  open(): JournalRecord[] {
+  /** Opens the journal: the records not yet checkpointed (to be replayed) and what the last run left. */
+  open(): JournalStart {
     mkdirSync(this.dir, { recursive: true });
-    this.#checkpoint = this.#readCheckpoint();
+    const previous = this.#readCheckpoint();
+    this.#checkpoint = previous.offset ?? 0;
     const segments = this.#segments();
-    const replay: JournalRecord[] = [];
+    const records: JournalRecord[] = [];
     let next = this.#checkpoint;
     let lastEnd = -1;
     for (const start of segments) {
       const path = this.#segmentPath(start);
-      const { records, validBytes, totalBytes } = decodeSegment(readFileSync(path), start);
-      if (validBytes < totalBytes) {
+      const decoded = decodeSegment(readFileSync(path), start);
+      if (decoded.validBytes < decoded.totalBytes) {
         // A torn tail is a write that never reached fsync, so it was never acknowledged.
         const fd = openSync(path, 'r+');
         try {
-          ftruncateSync(fd, validBytes);
+          ftruncateSync(fd, decoded.validBytes);
           fsyncSync(fd);
         } finally {
           closeSync(fd);
         }
       }
-      for (const record of records) if (record.offset >= this.#checkpoint) replay.push(record);
-      lastEnd = start + records.length;
+      for (const record of decoded.records) if (record.offset >= this.#checkpoint) records.push(record);
+      lastEnd = start + decoded.records.length;
       next = Math.max(next, lastEnd);
     }
     this.#nextOffset = next;
     const last = segments[segments.length - 1];
     // Keep appending to the last segment only while its record count still maps onto the offsets.
     const reuse = last !== undefined && lastEnd === next && statSync(this.#segmentPath(last)).size < SEGMENT_BYTES;
-    this.#openSegment(reuse ? last : next, 'a');
-    return replay;
+    this.#openSegment(reuse ? last : next);
+
+    // A 0.1 checkpoint has no `clean` flag: its run is taken as clean (nothing to hold against it).
+    const normalized = Math.max(this.#checkpoint, previous.normalized ?? this.#checkpoint);
+    const died = previous.clean === false && normalized < next;
+    const deaths = died ? (previous.start?.at === normalized ? previous.start.deaths + 1 : 1) : 0;
+    const quarantine = deaths >= 2 ? (records.find((r) => r.offset === normalized) ?? null) : null;
+    this.#normalized = quarantine ? normalized + 1 : normalized;
+    this.#start = { at: this.#normalized, deaths: quarantine ? 0 : deaths };
+    this.#writeCheckpoint(false); // the one write per start that counts deaths
+    return {
+      replay: quarantine ? records.filter((r) => r !== quarantine) : records,
+      quarantine,
+      deaths: this.#start.deaths,
+      carefulFrom: this.#normalized,
+      carefulUntil: deaths >= 1 && !quarantine ? next : this.#normalized,
+    };
   }
 
   get nextOffset(): number {
     return this.#nextOffset;
+  }
+
+  get checkpointOffset(): number {
+    return this.#checkpoint;
   }
 
   /**
@@ -84,10 +143,9 @@ export class Journal {
 
   /** Resolves with the records' offsets once they are on disk. */
   append(records: Array<{ key: string; headers: Record<string, string>; value: Buffer }>): Promise<number[]> {
+    if (this.#dead) return Promise.reject(new Error('journal abandoned'));
     const buffers = records.flatMap(encodeRecord);
-    const durable = new Promise<number[]>((resolve, reject) =>
-      this.#pending.push({ buffers, count: records.length, resolve, reject }),
-    );
+    const durable = new Promise<number[]>((resolve, reject) => this.#pending.push({ buffers, count: records.length, resolve, reject }));
     if (!this.#flushing) this.#flushing = this.#flushLoop();
     return durable;
   }
@@ -96,6 +154,10 @@ export class Journal {
     while (this.#pending.length > 0) {
       const batch = this.#pending;
       this.#pending = [];
+      if (this.#dead) {
+        for (const entry of batch) entry.reject(new Error('journal abandoned'));
+        continue;
+      }
       const buffers = batch.flatMap((entry) => entry.buffers);
       const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
       const before = this.#segmentBytes;
@@ -124,21 +186,26 @@ export class Journal {
     this.#flushing = null;
   }
 
-  /** Everything below `offset` was processed; older segments can go. Losing this write only means more replay. */
-  checkpoint(offset: number): void {
-    if (offset <= this.#checkpoint) return;
-    this.#checkpoint = offset;
-    const tmp = join(this.dir, 'checkpoint.json.tmp');
+  /**
+   * Everything below `offset` was processed and the normalizer has committed everything below
+   * `normalized`; older segments can go. Losing this write only means more replay.
+   */
+  checkpoint(offset: number, normalized: number = this.#normalized): void {
+    if (this.#dead) return;
+    const advanced = offset > this.#checkpoint;
+    if (!advanced && normalized <= this.#normalized) return;
+    this.#checkpoint = Math.max(this.#checkpoint, offset);
+    this.#normalized = Math.max(this.#normalized, normalized, this.#checkpoint);
+    this.#writeCheckpoint(false);
+    if (!advanced) return;
     try {
-      writeFileSync(tmp, JSON.stringify({ offset }));
-      renameSync(tmp, join(this.dir, 'checkpoint.json'));
+      if (this.#checkpoint >= this.#nextOffset && !this.#flushing && this.#segmentBytes >= ROLL_WHEN_DONE_BYTES) this.#roll();
       const segments = this.#segments();
       for (let i = 0; i + 1 < segments.length; i++) {
-        const nextStart = segments[i + 1]!;
-        if (nextStart <= offset && segments[i] !== this.#segmentStart) unlinkSync(this.#segmentPath(segments[i]!));
+        if (segments[i + 1]! <= this.#checkpoint && segments[i] !== this.#segmentStart) unlinkSync(this.#segmentPath(segments[i]!));
       }
     } catch {
-      // The checkpoint is an optimisation; a stale one replays already-processed webhooks (same event_ids).
+      // Deleting is an optimisation: a segment left behind is deleted at the next checkpoint.
     }
   }
 
@@ -146,17 +213,37 @@ export class Journal {
     while (this.#flushing) await this.#flushing;
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
+    if (!this.#dead) this.#writeCheckpoint(true);
+  }
+
+  /** An in-process crash (tests): stop writing at once, let the write in flight settle, keep the files as they are. */
+  async abandon(): Promise<void> {
+    this.#dead = true;
+    while (this.#flushing) await this.#flushing;
+    if (this.#fd >= 0) closeSync(this.#fd);
+    this.#fd = -1;
+  }
+
+  #writeCheckpoint(clean: boolean): void {
+    const content: CheckpointFile = { format: JOURNAL_FORMAT, offset: this.#checkpoint, normalized: this.#normalized, clean, start: this.#start };
+    const tmp = join(this.dir, 'checkpoint.json.tmp');
+    try {
+      writeFileSync(tmp, JSON.stringify(content));
+      renameSync(tmp, join(this.dir, 'checkpoint.json'));
+    } catch {
+      // The checkpoint is an optimisation; a stale one replays already-processed webhooks (same event_ids).
+    }
   }
 
   #roll(): void {
     closeSync(this.#fd);
-    this.#openSegment(this.#nextOffset, 'a');
+    this.#openSegment(this.#nextOffset);
   }
 
-  #openSegment(start: number, flags: 'a'): void {
+  #openSegment(start: number): void {
     this.#segmentStart = start;
     const path = this.#segmentPath(start);
-    this.#fd = openSync(path, flags);
+    this.#fd = openSync(path, 'a');
     this.#segmentBytes = statSync(path).size;
     const dirFd = openSync(this.dir, 'r');
     try {
@@ -178,13 +265,16 @@ export class Journal {
       .sort((a, b) => a - b);
   }
 
-  #readCheckpoint(): number {
+  #readCheckpoint(): CheckpointFile {
+    let parsed: CheckpointFile;
     try {
-      const parsed = JSON.parse(readFileSync(join(this.dir, 'checkpoint.json'), 'utf8')) as { offset?: unknown };
-      return typeof parsed.offset === 'number' && parsed.offset >= 0 ? parsed.offset : 0;
+      parsed = JSON.parse(readFileSync(join(this.dir, 'checkpoint.json'), 'utf8')) as CheckpointFile;
     } catch {
-      return 0;
+      return {};
     }
+    if ((parsed.format ?? 1) > JOURNAL_FORMAT) throw new Error(`${join(this.dir, 'checkpoint.json')} was written by a newer mistbridge (format ${parsed.format})`);
+    const offset = typeof parsed.offset === 'number' && parsed.offset >= 0 ? parsed.offset : 0;
+    return { ...parsed, offset };
   }
 }
 

@@ -10,7 +10,7 @@ export async function createTopics(config: Config, logger: Logger): Promise<Arra
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const plan = topicPlan(topicNames(config.topicPrefix), config.kafka!);
+    const plan = topicPlan(topicNames(config.topicPrefix), config.kafka!, config.ingress.maxBodyBytes);
     const missing = plan.filter((spec) => !existing.has(spec.topic));
     if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
     return plan.map((spec) => ({ topic: spec.topic, created: !existing.has(spec.topic) }));

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Admin, type Consumer as KafkaConsumer, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Config, KafkaConfig } from '../../config/config';
-import { backoffMs, sleep } from '../../shared/backoff';
+import { sleep } from '../../shared/backoff';
 import type { Logger } from '../../shared/logger';
 import type { Topics } from '../topics';
 import type { Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
-import { BusUnavailableError, withDeadline } from '../bus';
+import { BusUnavailableError, MessageTooLargeError, withDeadline } from '../bus';
+import { AssignmentGate, chunkRunner, chunksOf, type ChunkRunner } from '../consumer-core';
+import { PermanentError } from '../../shared/retry';
 import { patientRoundRobin } from './assigner';
 import { createKafka } from './client';
 
@@ -82,9 +84,27 @@ export class KafkaBus implements Bus {
       await withDeadline(send, timeoutMs);
       this.#healthy = true;
     } catch (err) {
-      this.#unhealthy(err as Error);
-      throw new BusUnavailableError(`Kafka did not acknowledge: ${(err as Error).message}`);
+      throw this.#classify(err as Error);
     }
+  }
+
+  /**
+   * What a failed send means, from kafkajs' own `retriable` flag: a message too large is this
+   * request's problem (the ingress answers 413; the bus stays healthy); any other refusal the
+   * broker will repeat (authorization, unknown topic) is permanent and makes the bus unavailable
+   * until a probe succeeds; everything else is retryable unavailability.
+   */
+  #classify(err: Error): Error {
+    const chain = causes(err);
+    if (chain.some((e) => TOO_LARGE.has(String((e as { type?: unknown }).type)))) {
+      return new MessageTooLargeError(`Kafka refused the message as too large: ${err.message}`, { cause: err });
+    }
+    this.#unhealthy(err);
+    const root = chain[chain.length - 1]!;
+    if ((root as { retriable?: unknown }).retriable === false && root.name !== 'KafkaJSNumberOfRetriesExceeded') {
+      return new PermanentError(`Kafka refused the write: ${root.message}`, 'kafka_refused', { cause: err });
+    }
+    return new BusUnavailableError(`Kafka did not acknowledge: ${err.message}`, 5, { cause: err });
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
@@ -211,10 +231,10 @@ class KafkaBusConsumer implements Consumer {
   readonly ephemeral: boolean;
   readonly #consumer: KafkaConsumer;
   readonly #abort = new AbortController();
-  /** The state rebuild of the latest assignment (onAssign); never rejects. */
-  #assigned: Promise<void> = Promise.resolve();
-  #rebuilding = false;
-  #ready = false;
+  readonly #gate = new AssignmentGate();
+  readonly #runner: ChunkRunner;
+  /** For /readyz: an assignment was rebuilt and nothing failed since (a rebalance in progress does not count). */
+  #member = false;
 
   constructor(
     private readonly bus: KafkaBus,
@@ -225,6 +245,7 @@ class KafkaBusConsumer implements Consumer {
     this.ephemeral = options.ephemeral ?? false;
     this.group = this.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
     this.topics = options.topics;
+    this.#runner = chunkRunner({ group: this.group, handler: options.handler, logger, signal: this.#abort.signal });
     this.#consumer = kafka.consumer({
       groupId: this.group,
       sessionTimeout: SESSION_TIMEOUT_MS,
@@ -237,32 +258,32 @@ class KafkaBusConsumer implements Consumer {
     const events = this.#consumer.events;
     this.#consumer.on(events.GROUP_JOIN, ({ payload }) => {
       const assignment = Object.entries(payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions }));
-      // Messages of the new assignment wait until its state is rebuilt (correlator, metrics). A
-      // failed rebuild leaves the consumer unready and rejoins, so that the next assignment retries.
-      this.#rebuilding = true;
-      this.#assigned = Promise.resolve()
-        .then(() => this.options.onAssign?.(assignment))
-        .then(
-          () => {
-            this.#ready = true;
-          },
-          (err: Error) => {
-            this.logger.error('state rebuild at assignment failed; rejoining the group', { group: this.group, error: err.message });
-            void this.#restart();
-          },
-        )
-        .finally(() => {
-          this.#rebuilding = false;
-        });
       this.logger.info('partitions assigned', { group: this.group, assignment });
+      // Messages of the new assignment wait until its state is rebuilt (correlator, metrics). Only
+      // the latest generation's failure counts: it leaves the consumer unready and rejoins, so that
+      // the next assignment retries; an older rebuild's outcome changes nothing.
+      void this.#gate.assign(
+        async (generation) => {
+          await this.options.onAssign?.(assignment, generation);
+          if (generation === this.#gate.generation) this.#member = true;
+        },
+        (err) => {
+          this.#member = false;
+          this.logger.error('state rebuild at assignment failed; rejoining the group', { group: this.group, error: err.message });
+          void this.#restart();
+        },
+      );
     });
+    this.#consumer.on(events.REBALANCING, () => this.#gate.revoke());
     this.#consumer.on(events.CRASH, ({ payload }) => {
-      this.#ready = false;
+      this.#gate.revoke();
+      this.#member = false;
       this.logger.error('consumer crashed', { group: this.group, error: payload.error.message, restartedByKafkajs: payload.restart });
       if (!payload.restart) void this.#restart();
     });
     this.#consumer.on(events.STOP, () => {
-      this.#ready = false;
+      this.#gate.revoke();
+      this.#member = false;
     });
   }
 
@@ -280,30 +301,23 @@ class KafkaBusConsumer implements Consumer {
       eachBatchAutoResolve: false,
       // Partitions are independent (ordering is per partition), so their batches run side by side.
       partitionsConsumedConcurrently: PARTITION_CONCURRENCY,
-      // Never throws except to hand the partition back: a handler failure is retried here, like the
-      // embedded bus does, and a rebalance leaves the batch uncommitted for the partition's next owner.
+      // Never throws except to hand the partition back: a failing chunk is retried by the consumer
+      // core, and a rebalance leaves the batch uncommitted for the partition's next owner.
       eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        const generation = this.#gate.generation;
         // Rebuilding state at assignment can outlast the session timeout: keep the membership alive.
-        while (this.#rebuilding) {
-          await Promise.race([this.#assigned, sleep(1000)]);
-          if (this.#rebuilding && !(await stillMember(heartbeat))) return;
+        while (this.#gate.rebuilding() && this.#gate.generation === generation && !signal.aborted) {
+          await this.#gate.settled(1000);
+          if (this.#gate.rebuilding() && !(await stillMember(heartbeat))) return;
         }
-        if (!this.#ready) return; // no state to apply the batch to: it stays uncommitted
+        // No state for it (a failed rebuild, a rebalance): it stays uncommitted for the next owner or generation.
+        if (!this.#gate.ready() || this.#gate.generation !== generation) return;
+        const stillOwner = async (): Promise<boolean> =>
+          isRunning() && !isStale() && !signal.aborted && this.#gate.generation === generation && (await stillMember(heartbeat));
+        const context = { produce: (topic: string, out: OutgoingMessage[]) => this.bus.produce(topic, out), signal, generation };
         const messages = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
-        for (let i = 0; i < messages.length; i += maxBatch) {
-          const chunk = messages.slice(i, i + maxBatch);
-          for (let attempt = 0; ; attempt++) {
-            if (!isRunning() || isStale() || signal.aborted) return;
-            try {
-              await this.options.handler(chunk, { produce: (topic, out) => this.bus.produce(topic, out), signal });
-              break;
-            } catch (err) {
-              if (signal.aborted) return;
-              this.logger.error('consumer handler failed; batch will be retried', { group: this.group, topic: batch.topic, partition: batch.partition, error: (err as Error).message });
-              await sleep(backoffMs(attempt, 200, 30_000), signal).catch(() => undefined);
-              if (!(await stillMember(heartbeat))) return;
-            }
-          }
+        for (const chunk of chunksOf(messages, maxBatch, this.options.maxBatchBytes)) {
+          if (!(await this.#runner.run(chunk, context, { topic: batch.topic, partition: batch.partition, stillOwner }))) return;
           resolveOffset(chunk[chunk.length - 1]!.offset);
           if (!this.ephemeral) {
             try {
@@ -313,7 +327,6 @@ class KafkaBusConsumer implements Consumer {
               return;
             }
           }
-          if (!(await stillMember(heartbeat))) return;
         }
       },
     });
@@ -335,7 +348,11 @@ class KafkaBusConsumer implements Consumer {
   }
 
   ready(): boolean {
-    return this.#ready;
+    return this.#member;
+  }
+
+  assigned(): number | null {
+    return this.#gate.ready() ? this.#gate.generation : null;
   }
 
   async stop(): Promise<void> {
@@ -343,6 +360,18 @@ class KafkaBusConsumer implements Consumer {
     await this.#consumer.disconnect();
     this.bus.forget(this);
   }
+}
+
+const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+
+/** An error and what it wraps (kafkajs wraps protocol errors in retry errors: `cause`, `originalError`). */
+function causes(err: Error): Error[] {
+  const chain: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && chain.length < 10 && !chain.includes(e); ) {
+    chain.push(e);
+    e = (e as { originalError?: unknown }).originalError ?? e.cause;
+  }
+  return chain;
 }
 
 /** Heartbeats; false when the group is rebalancing and this member must let go of its batch. */

@@ -1,4 +1,4 @@
-import type { Incident } from '../../correlator/incident';
+import type { Incident } from '../../domain/incident';
 import type { Metrics } from '../../shared/metrics';
 
 type Family = NonNullable<Metrics['events']>;

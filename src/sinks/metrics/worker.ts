@@ -1,9 +1,10 @@
 import type { Consumer, OutgoingMessage } from '../../bus/bus';
 import { GROUPS } from '../../bus/topics';
-import { incidentCodec } from '../../correlator/codec';
-import { deadLetter, sendDeadLetters } from '../../dlq/dead-letter';
+import { lettersFor, sendDeadLetters } from '../../dlq/dead-letter';
+import { decodeOrDeadLetter } from '../../domain/decode';
+import { incidentCodec } from '../../domain/incident';
+import { eventCodec } from '../../domain/mist-event';
 import { KNOWN_TOPICS, KNOWN_TYPES } from '../../normalizer/catalogue';
-import { eventCodec } from '../../normalizer/worker';
 import { SCHEMA_HEADER } from '../../shared/avro';
 import { LabelLimiter } from '../../shared/label-limiter';
 import type { RoleDeps } from '../../shared/role-deps';
@@ -22,6 +23,7 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
   const gauges = new IncidentGauges(family);
   const topicLabel = new LabelLimiter(KNOWN_TOPICS, deps.config.metrics.labelLimit);
   const typeLabel = new LabelLimiter(KNOWN_TYPES, deps.config.metrics.labelLimit);
+  const letter = lettersFor(deps, 'metrics');
 
   return deps.bus.consume({
     group: GROUPS.metrics,
@@ -37,20 +39,20 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
     handler: async (batch, context) => {
       const dead: OutgoingMessage[] = [];
       for (const message of batch) {
-        try {
-          if (message.topic === deps.topics.incidents) {
-            gauges.apply(message.key, message.value && incidents.decode(message.value, message.headers[SCHEMA_HEADER]), true);
-            continue;
+        if (message.topic === deps.topics.incidents) {
+          if (message.value === null) gauges.apply(message.key, null, true);
+          else {
+            const incident = decodeOrDeadLetter(incidents, { ...message, value: message.value }, dead, letter);
+            if (incident) gauges.apply(message.key, incident, true);
           }
-          if (!message.value) continue;
-          const event = events.decode(message.value, message.headers[SCHEMA_HEADER]);
-          const topic = topicLabel.value(event.topic);
-          family.total.inc({ topic, type: typeLabel.value(event.type), severity: event.severity });
-          // An event that carried no usable time has no delay to report.
-          if (event.time_source !== 'received') family.delay.observe({ topic }, Math.max(0, event.received_at - event.timestamp) / 1000);
-        } catch (err) {
-          dead.push(deadLetter('metrics', 'schema_mismatch', (err as Error).message, message));
+          continue;
         }
+        const event = message.value && decodeOrDeadLetter(events, { ...message, value: message.value }, dead, letter);
+        if (!event) continue;
+        const topic = topicLabel.value(event.topic);
+        family.total.inc({ topic, type: typeLabel.value(event.type), severity: event.severity });
+        // An event that carried no usable time has no delay to report.
+        if (event.time_source !== 'received') family.delay.observe({ topic }, Math.max(0, event.received_at - event.timestamp) / 1000);
       }
       await sendDeadLetters(context.produce, deps, 'metrics', dead);
     },

@@ -9,8 +9,13 @@ export interface HecReply {
   body: string;
 }
 
+/** What the sink needs of HTTP: one POST. */
+export interface HecTransport {
+  post(path: string, body: Buffer, headers: Record<string, string>, signal?: AbortSignal): Promise<HecReply>;
+}
+
 /** The one place that talks HTTP to Splunk: keep-alive, TLS options, timeout, abort. Nothing else. */
-export class HecClient {
+export class HecClient implements HecTransport {
   readonly #base: URL;
   readonly #agent: http.Agent;
   readonly #transport: typeof http | typeof https;

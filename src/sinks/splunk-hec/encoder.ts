@@ -1,7 +1,7 @@
 import type { TopicRoute } from '../../config/file-schema';
-import { publicIncident, type Incident } from '../../correlator/incident';
-import type { MistEvent } from '../../normalizer/mist-event';
-import { own } from '../../shared/own';
+import { publicIncident, type Incident } from '../../domain/incident';
+import type { MistEvent } from '../../domain/mist-event';
+import { routeFor } from '../../domain/topic';
 
 export interface EnvelopeSettings {
   defaultIndex: string | null;
@@ -13,7 +13,7 @@ export interface EnvelopeSettings {
  * milliseconds as fraction (never ms integers: Splunk would file them ~47,000 years ahead).
  */
 export function eventEnvelope(event: MistEvent, settings: EnvelopeSettings): string {
-  const route = own(settings.routes, event.topic) ?? own(settings.routes, event.topic.replace(/_/g, '-'));
+  const route = routeFor(settings.routes, event.topic);
   const envelope: Record<string, unknown> = {
     time: event.timestamp / 1000,
     host: event.device_name ?? event.device_mac ?? 'mist',

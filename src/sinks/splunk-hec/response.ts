@@ -4,7 +4,7 @@
  */
 export type HecVerdict =
   | { kind: 'ok'; ackId: number | null }
-  /** 408, 429, 5xx, network errors: same request again after a backoff (or Retry-After). */
+  /** HEC's own 503/5xx, 408, 429, network errors: back-pressure, the same request again after a backoff (or Retry-After), without limit. */
   | { kind: 'retry'; reason: string; retryAfterMs: number | null }
   /** One envelope is bad; `processedBefore` says whether those before it were indexed. */
   | { kind: 'partial'; index: number; processedBefore: boolean; code: number; text: string }
@@ -14,8 +14,11 @@ export type HecVerdict =
   | { kind: 'too_large' }
   /** Permanently refused for the whole request. */
   | { kind: 'reject'; code: number | null; text: string }
-  /** A 4xx without HEC's JSON body: probably a proxy; retried a bounded number of times. */
-  | { kind: 'unknown'; status: number; text: string };
+  /**
+   * A 4xx/5xx without HEC's JSON body: a proxy or load balancer answered (404/502 while Splunk
+   * restarts); retried for SPLUNK_HEC_PROXY_RETRY_S, then dead-lettered `proxy_error`.
+   */
+  | { kind: 'unknown'; status: number; text: string; retryAfterMs: number | null };
 
 const PAUSE_CODES = new Set([1, 2, 3, 4, 10, 11, 14, 16]);
 
@@ -25,12 +28,14 @@ export function classifyHecResponse(status: number, headers: Record<string, stri
   const text = parsed?.text ?? body.slice(0, 200);
   // Any 2xx is success, whatever its code (24/25 only warn of filling queues).
   if (status >= 200 && status < 300) return { kind: 'ok', ackId: typeof parsed?.ackId === 'number' ? parsed.ackId : null };
-  if (status === 408 || status === 429 || status >= 500) {
-    return { kind: 'retry', reason: `HTTP ${status}${code !== null ? ` code ${code}` : ''}: ${text}`, retryAfterMs: retryAfter(headers['retry-after']) };
+  const wait = retryAfter(headers['retry-after']);
+  // Throttling and timeouts are back-pressure whoever sends them.
+  if (status === 408 || status === 429 || (status >= 500 && code !== null)) {
+    return { kind: 'retry', reason: `HTTP ${status}${code !== null ? ` code ${code}` : ''}: ${text}`, retryAfterMs: wait };
   }
   if (status === 413) return { kind: 'too_large' };
   if (status === 401 || status === 403 || (code !== null && PAUSE_CODES.has(code))) return { kind: 'pause', code: code ?? status, text };
-  if (code === null) return { kind: 'unknown', status, text };
+  if (code === null) return { kind: 'unknown', status, text, retryAfterMs: wait };
   const invalid = parsed?.['invalid-event-number'];
   if (typeof invalid === 'number' && invalid >= 0) {
     // Code 6 stops at the bad envelope after indexing those before it; for other codes Splunk may

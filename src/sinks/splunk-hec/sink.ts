@@ -1,26 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { SplunkConfig } from '../../config/config';
-import { AbortError, backoffMs, sleep } from '../../shared/backoff';
+import { AbortError, sleep as defaultSleep } from '../../shared/backoff';
 import type { Logger } from '../../shared/logger';
+import { LogThrottle } from '../../shared/log-throttle';
 import type { Metrics } from '../../shared/metrics';
-import type { HecClient } from './client';
+import { PauseError, PermanentError, RetryableError, retrying } from '../../shared/retry';
+import type { HecTransport } from './client';
 import { planRequests, requestBody } from './request';
 import { classifyHecResponse, type HecVerdict } from './response';
 
 export const EVENT_PATH = '/services/collector/event';
 export const ACK_PATH = '/services/collector/ack';
-const UNKNOWN_REPLY_LIMIT = 5;
 
 export interface Rejection {
   index: number;
   reason: string;
   error: string;
-}
-
-interface Request {
-  indices: number[];
-  attempt: number;
-  unknownReplies: number;
 }
 
 interface PendingAck {
@@ -35,23 +30,40 @@ export interface SinkStatus {
   since: number | null;
 }
 
+/** What the sink's waits and clock are; tests pass their own. */
+export interface SinkTiming {
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+type Final = Exclude<HecVerdict, { kind: 'retry' | 'pause' | 'unknown' }>;
+
 /**
- * Delivers envelopes to HEC until each is indexed or permanently refused: retries with full-jitter
- * backoff (honouring Retry-After), splits at `invalid-event-number` and at 413, pauses without
- * dropping anything while Splunk refuses the token, and with indexer acknowledgement counts a
- * request delivered only once Splunk confirms it. Returns the refused envelopes for the DLQ.
+ * Delivers envelopes to HEC until each is indexed or permanently refused: retries through the one
+ * retry mechanism (full-jitter backoff, Retry-After, every wait capped at SPLUNK_HEC_RETRY_MAX_MS),
+ * splits at `invalid-event-number` and at 413, pauses without dropping anything while Splunk refuses
+ * the token, gives proxy answers SPLUNK_HEC_PROXY_RETRY_S before dead-lettering them, and with
+ * indexer acknowledgement counts a request delivered only once Splunk confirms it. Returns the
+ * refused envelopes for the DLQ.
  */
 export class HecSink {
   readonly channel = randomUUID();
   #status: SinkStatus = { paused: false, reason: null, since: null };
+  readonly #throttle: LogThrottle;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor(
     private readonly config: SplunkConfig,
-    private readonly client: HecClient,
+    private readonly client: HecTransport,
     private readonly metrics: NonNullable<Metrics['hec']>,
     private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+    timing: SinkTiming = {},
+  ) {
+    this.#now = timing.now ?? Date.now;
+    this.#sleep = timing.sleep ?? defaultSleep;
+    this.#throttle = new LogThrottle(logger, 60_000, this.#now);
+  }
 
   status(): SinkStatus {
     return { ...this.#status };
@@ -60,11 +72,7 @@ export class HecSink {
   async deliver(envelopes: readonly string[], signal: AbortSignal): Promise<Rejection[]> {
     const rejected: Rejection[] = [];
     const sizes = envelopes.map((e) => Buffer.byteLength(e));
-    const queue: Request[] = planRequests(sizes, this.config.batchMaxEvents, this.config.batchMaxBytes).map((indices) => ({
-      indices,
-      attempt: 0,
-      unknownReplies: 0,
-    }));
+    const queue: number[][] = planRequests(sizes, this.config.batchMaxEvents, this.config.batchMaxBytes);
     const pending: PendingAck[] = [];
     const reject = (indices: number[], reason: string, error: string): void => {
       for (const index of indices) rejected.push({ index, reason, error });
@@ -78,63 +86,85 @@ export class HecSink {
         await this.#pollAcks(pending, queue, signal);
         continue;
       }
-      const verdict = await this.#send(request.indices.map((i) => envelopes[i]!), signal);
-      if (verdict.kind !== 'pause' && this.#status.paused) this.#resume();
+      let verdict: Final;
+      try {
+        verdict = await this.#deliverOne(request.map((i) => envelopes[i]!), signal);
+      } catch (err) {
+        if (!(err instanceof PermanentError)) throw err;
+        queue.shift();
+        reject(request, err.reason, err.message);
+        continue;
+      }
+      queue.shift();
       switch (verdict.kind) {
         case 'ok':
-          queue.shift();
-          if (verdict.ackId !== null && this.config.ack) pending.push({ ackId: verdict.ackId, indices: request.indices, sentAt: this.now() });
-          else this.metrics.events.inc({ outcome: 'delivered' }, request.indices.length);
-          break;
-        case 'retry':
-          this.metrics.events.inc({ outcome: 'retried' }, request.indices.length);
-          this.logger.warn('HEC request will be retried', { reason: verdict.reason, events: request.indices.length, attempt: request.attempt });
-          await sleep(verdict.retryAfterMs ?? backoffMs(request.attempt++, 500, this.config.retryMaxMs), signal);
-          break;
-        case 'pause':
-          this.#pause(`HEC code ${verdict.code}: ${verdict.text}`);
-          await sleep(this.config.retryMaxMs, signal);
+          if (verdict.ackId !== null && this.config.ack) pending.push({ ackId: verdict.ackId, indices: request, sentAt: this.#now() });
+          else this.metrics.events.inc({ outcome: 'delivered' }, request.length);
           break;
         case 'too_large':
-          queue.shift();
-          if (request.indices.length === 1) reject(request.indices, 'hec_too_large', 'HEC answered 413 for a single event');
+          if (request.length === 1) reject(request, 'hec_too_large', 'HEC answered 413 for a single event');
           else {
-            const half = Math.ceil(request.indices.length / 2);
-            queue.unshift(fresh(request.indices.slice(0, half)), fresh(request.indices.slice(half)));
+            const half = Math.ceil(request.length / 2);
+            queue.unshift(request.slice(0, half), request.slice(half));
           }
           break;
         case 'partial': {
-          queue.shift();
-          const bad = request.indices[verdict.index];
+          const bad = request[verdict.index];
           if (bad === undefined) {
-            reject(request.indices, 'hec_rejected', `HEC code ${verdict.code}: ${verdict.text} (invalid-event-number ${verdict.index} out of range)`);
+            reject(request, 'hec_rejected', `HEC code ${verdict.code}: ${verdict.text} (invalid-event-number ${verdict.index} out of range)`);
             break;
           }
           reject([bad], 'hec_rejected', `HEC code ${verdict.code}: ${verdict.text}`);
-          const before = request.indices.slice(0, verdict.index);
-          const after = request.indices.slice(verdict.index + 1);
+          const before = request.slice(0, verdict.index);
+          const after = request.slice(verdict.index + 1);
           if (verdict.processedBefore) this.metrics.events.inc({ outcome: 'delivered' }, before.length);
+          // Code 6 stops at the bad envelope after indexing those before it; otherwise they go again (same event_ids).
           const again = verdict.processedBefore ? after : [...before, ...after];
-          if (again.length > 0) queue.unshift(fresh(again));
+          if (again.length > 0) queue.unshift(again);
           break;
         }
         case 'reject':
-          queue.shift();
-          reject(request.indices, 'hec_rejected', `HEC code ${verdict.code}: ${verdict.text}`);
-          break;
-        case 'unknown':
-          // Proxies answer 404/502 with HTML while Splunk restarts: retry a few times before giving up.
-          if (++request.unknownReplies >= UNKNOWN_REPLY_LIMIT) {
-            queue.shift();
-            reject(request.indices, 'hec_rejected', `HTTP ${verdict.status} without a HEC body: ${verdict.text}`);
-          } else {
-            this.metrics.events.inc({ outcome: 'retried' }, request.indices.length);
-            await sleep(backoffMs(request.attempt++, 500, this.config.retryMaxMs), signal);
-          }
+          reject(request, 'hec_rejected', `HEC code ${verdict.code}: ${verdict.text}`);
           break;
       }
     }
     return rejected;
+  }
+
+  /** One request until HEC gives a final answer for it; the retryable answers become errors for `retrying`. */
+  #deliverOne(envelopes: string[], signal: AbortSignal): Promise<Final> {
+    return retrying(
+      async () => {
+        const verdict = await this.#send(envelopes, signal);
+        switch (verdict.kind) {
+          case 'retry':
+            throw new RetryableError(verdict.reason, verdict.retryAfterMs);
+          case 'pause':
+            this.#pause(`HEC code ${verdict.code}: ${verdict.text}`);
+            throw new PauseError(`HEC code ${verdict.code}: ${verdict.text}`);
+          case 'unknown':
+            throw new RetryableError(`HTTP ${verdict.status} without a HEC body (a proxy?): ${verdict.text}`, verdict.retryAfterMs, {
+              limitMs: this.config.proxyRetryMs,
+              reason: 'proxy_error',
+            });
+          default:
+            if (this.#status.paused) this.#resume();
+            this.#throttle.reset('retry');
+            return verdict;
+        }
+      },
+      {
+        baseMs: 500,
+        capMs: this.config.retryMaxMs,
+        signal,
+        now: this.#now,
+        sleep: this.#sleep,
+        onRetry: (error, attempt, waitMs) => {
+          this.metrics.events.inc({ outcome: 'retried' }, envelopes.length);
+          if (!(error instanceof PauseError)) this.#throttle.log('warn', 'retry', 'HEC request will be retried', { reason: error.message, events: envelopes.length, attempt, retryInMs: waitMs });
+        },
+      },
+    );
   }
 
   async #send(envelopes: string[], signal: AbortSignal): Promise<HecVerdict> {
@@ -154,19 +184,19 @@ export class HecSink {
   }
 
   /** One ack poll for every pending request; confirmed ones are delivered, long-unconfirmed ones go again. */
-  async #pollAcks(pending: PendingAck[], queue: Request[], signal: AbortSignal): Promise<void> {
-    await sleep(this.config.ackPollMs, signal);
+  async #pollAcks(pending: PendingAck[], queue: number[][], signal: AbortSignal): Promise<void> {
+    await this.#sleep(this.config.ackPollMs, signal);
     let acks: Record<string, boolean> = {};
     try {
       const body = Buffer.from(JSON.stringify({ acks: pending.map((p) => p.ackId) }));
       const reply = await this.client.post(`${ACK_PATH}?channel=${this.channel}`, body, { 'x-splunk-request-channel': this.channel }, signal);
       if (reply.status === 200) acks = (JSON.parse(reply.body) as { acks?: Record<string, boolean> }).acks ?? {};
-      else this.logger.warn('HEC ack poll failed', { status: reply.status, body: reply.body.slice(0, 200) });
+      else this.#throttle.log('warn', 'ack', 'HEC ack poll failed', { status: reply.status, body: reply.body.slice(0, 200) });
     } catch (err) {
       if (signal.aborted) throw new AbortError();
-      this.logger.warn('HEC ack poll failed', { error: (err as Error).message });
+      this.#throttle.log('warn', 'ack', 'HEC ack poll failed', { error: (err as Error).message });
     }
-    const now = this.now();
+    const now = this.#now();
     for (let i = pending.length - 1; i >= 0; i--) {
       const entry = pending[i]!;
       if (acks[String(entry.ackId)] === true) {
@@ -176,14 +206,14 @@ export class HecSink {
         // Splunk forgets acks it never confirmed: treat the request as lost and send it again.
         pending.splice(i, 1);
         this.metrics.events.inc({ outcome: 'retried' }, entry.indices.length);
-        queue.push(fresh(entry.indices));
+        queue.push(entry.indices);
       }
     }
   }
 
   #pause(reason: string): void {
     if (!this.#status.paused) this.logger.error('HEC sink paused: Splunk refuses the token or channel; nothing is dropped', { reason });
-    this.#status = { paused: true, reason, since: this.#status.since ?? this.now() };
+    this.#status = { paused: true, reason, since: this.#status.since ?? this.#now() };
     this.metrics.paused.set(1);
   }
 
@@ -192,8 +222,4 @@ export class HecSink {
     this.#status = { paused: false, reason: null, since: null };
     this.metrics.paused.set(0);
   }
-}
-
-function fresh(indices: number[]): Request {
-  return { indices, attempt: 0, unknownReplies: 0 };
 }

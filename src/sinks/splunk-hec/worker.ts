@@ -1,9 +1,9 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
 import { GROUPS } from '../../bus/topics';
-import { deadLetter, sendDeadLetters } from '../../dlq/dead-letter';
-import { incidentCodec } from '../../correlator/codec';
-import { eventCodec } from '../../normalizer/worker';
-import { SCHEMA_HEADER } from '../../shared/avro';
+import { lettersFor, sendDeadLetters } from '../../dlq/dead-letter';
+import { decodeOrDeadLetter } from '../../domain/decode';
+import { incidentCodec } from '../../domain/incident';
+import { eventCodec } from '../../domain/mist-event';
 import type { RoleDeps } from '../../shared/role-deps';
 import { HecClient } from './client';
 import { eventEnvelope, incidentEnvelope } from './encoder';
@@ -22,6 +22,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
   const sink = new HecSink(splunk, client, deps.metrics.hec!, deps.logger);
   const events = eventCodec();
   const incidents = incidentCodec();
+  const letter = lettersFor(deps, 'splunk');
   const settings = { defaultIndex: splunk.index, routes: deps.config.normalizer.routes };
 
   const consumer = await deps.bus.consume({
@@ -35,19 +36,20 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
       const dead: OutgoingMessage[] = [];
       for (const message of batch) {
         if (!message.value) continue; // a tombstone: the incident was forgotten, nothing to index
-        try {
-          envelopes.push(
-            message.topic === deps.topics.incidents
-              ? incidentEnvelope(incidents.decode(message.value, message.headers[SCHEMA_HEADER]), settings.defaultIndex)
-              : eventEnvelope(events.decode(message.value, message.headers[SCHEMA_HEADER]), settings),
-          );
-          sources.push(message);
-        } catch (err) {
-          dead.push(deadLetter('splunk', 'schema_mismatch', (err as Error).message, message));
+        const withValue = { ...message, value: message.value };
+        if (message.topic === deps.topics.incidents) {
+          const incident = decodeOrDeadLetter(incidents, withValue, dead, letter);
+          if (incident) envelopes.push(incidentEnvelope(incident, settings.defaultIndex));
+          else continue;
+        } else {
+          const event = decodeOrDeadLetter(events, withValue, dead, letter);
+          if (event) envelopes.push(eventEnvelope(event, settings));
+          else continue;
         }
+        sources.push(message);
       }
       const rejected = envelopes.length > 0 ? await sink.deliver(envelopes, context.signal) : [];
-      for (const r of rejected) dead.push(deadLetter('splunk', r.reason, r.error, sources[r.index]!));
+      for (const r of rejected) dead.push(letter(r.reason, r.error, sources[r.index]!));
       await sendDeadLetters(context.produce, deps, 'splunk', dead);
     },
   });
@@ -55,6 +57,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
   return {
     group: consumer.group,
     ready: () => consumer.ready(),
+    assigned: () => consumer.assigned(),
     sink,
     async stop() {
       await consumer.stop();

@@ -12,7 +12,7 @@ describe('EmbeddedBus: a raw write past its deadline (a stalled disk)', () => {
   const topics = topicNames('');
 
   it('fails the caller, stays unwritable until the journal answers, then delivers the write', async () => {
-    const bus = new EmbeddedBus({ dataDir: mkdtempSync(join(tmpdir(), 'mistbridge-deadline-')), topics, maxBacklogBytes: 1 << 20, logger: silentLogger() });
+    const bus = new EmbeddedBus({ dataDir: mkdtempSync(join(tmpdir(), 'mistbridge-deadline-')), topics, maxBacklogBytes: 1 << 20, rawGroup: 'g', maxLetterBytes: 1 << 20, logger: silentLogger() });
     const seen: string[] = [];
     const consumer = await bus.consume({ group: 'g', topics: [topics.raw], handler: async (batch) => void seen.push(...batch.map((m) => m.value!.toString())) });
     await bus.start();

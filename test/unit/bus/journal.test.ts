@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Journal } from '../../../src/bus/embedded/journal';
@@ -13,14 +13,14 @@ describe('Journal: the durable half of the embedded bus', () => {
 
   it('gives offsets in order and replays everything not checkpointed', async () => {
     const journal = new Journal(dir);
-    expect(journal.open()).toEqual([]);
+    expect(journal.open().replay).toEqual([]);
     const [a, b] = await Promise.all([journal.append([record(0), record(1)]), journal.append([record(2)])]);
     expect([...a, ...b]).toEqual([0, 1, 2]);
     journal.checkpoint(1);
     await journal.close();
 
     const reopened = new Journal(dir);
-    const replay = reopened.open();
+    const { replay } = reopened.open();
     expect(replay.map((r) => [r.offset, r.key, r.value.toString(), r.headers.received_at])).toEqual([
       [1, 'k1', '{"n":1}', '1'],
       [2, 'k2', '{"n":2}', '2'],
@@ -38,10 +38,10 @@ describe('Journal: the durable half of the embedded bus', () => {
     appendFileSync(join(dir, segment), Buffer.from([0, 0, 0, 50, 1, 2, 3]));
 
     const reopened = new Journal(dir);
-    expect(reopened.open().map((r) => r.offset)).toEqual([0]);
+    expect(reopened.open().replay.map((r) => r.offset)).toEqual([0]);
     expect(await reopened.append([record(1)])).toEqual([1]);
     await reopened.close();
-    expect(new Journal(dir).open().map((r) => r.key)).toEqual(['k0', 'k1']);
+    expect(new Journal(dir).open().replay.map((r) => r.key)).toEqual(['k0', 'k1']);
   });
 
   it('fails appends when the disk refuses', async () => {
@@ -51,5 +51,60 @@ describe('Journal: the durable half of the embedded bus', () => {
     await journal.close(); // closed file descriptor: the next write fails like a broken disk
     await expect(journal.append([record(1)])).rejects.toThrow();
     expect(journal.lastError).not.toBeNull();
+  });
+
+  it('rolls segments and deletes those wholly processed, the current one too once everything in it was (a small disk does not stay full)', async () => {
+    const journal = new Journal(dir);
+    journal.open();
+    const big = (n: number) => ({ key: `k${n}`, headers: {}, value: Buffer.alloc(300 * 1024, n) });
+    const offsets = await journal.append([big(0), big(1), big(2)]);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.log'))).toHaveLength(1);
+    journal.checkpoint(offsets[2]! + 1);
+    const left = readdirSync(dir).filter((f) => f.endsWith('.log'));
+    expect(left).toHaveLength(1);
+    expect(statSync(join(dir, left[0]!)).size).toBe(0);
+    expect(await journal.append([record(9)])).toEqual([3]);
+    await journal.close();
+    expect(new Journal(dir).open().replay.map((r) => r.key)).toEqual(['k9']);
+  });
+
+  it('after a run that died while normalizing, replays the rest one at a time; after a second death at the same webhook, quarantines it', async () => {
+    const first = new Journal(dir);
+    first.open();
+    await first.append([record(0), record(1), record(2), record(3)]);
+    first.checkpoint(1, 1); // webhook 0 done; the normalizer died in a batch starting at 1
+    await first.abandon(); // kill -9: no clean close
+
+    const second = new Journal(dir);
+    const start2 = second.open();
+    expect(start2).toMatchObject({ deaths: 1, quarantine: null, carefulFrom: 1, carefulUntil: 4 });
+    expect(start2.replay.map((r) => r.offset)).toEqual([1, 2, 3]);
+    second.checkpoint(1, 2); // careful: webhook 1 alone went through; it died on webhook 2
+    await second.abandon();
+
+    const third = new Journal(dir);
+    expect(third.open()).toMatchObject({ deaths: 1, quarantine: null, carefulFrom: 2 });
+    await third.abandon(); // died on webhook 2 again: the second death there
+
+    const fourth = new Journal(dir);
+    const start4 = fourth.open();
+    expect(start4.quarantine?.offset).toBe(2);
+    expect(start4.replay.map((r) => r.offset)).toEqual([1, 3]);
+    expect(start4.deaths).toBe(0);
+    await fourth.close();
+
+    // A clean stop is not a death, whatever was left unfinished.
+    const fifth = new Journal(dir);
+    expect(fifth.open()).toMatchObject({ deaths: 0, quarantine: null });
+    await fifth.close();
+  });
+
+  it('counts deaths once per start, in the checkpoint, and reads a 0.1 checkpoint as a clean start', async () => {
+    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ offset: 0 }));
+    const journal = new Journal(dir);
+    expect(journal.open()).toMatchObject({ deaths: 0, quarantine: null });
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toMatchObject({ format: 2, offset: 0, clean: false, start: { deaths: 0 } });
+    await journal.close();
+    expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toMatchObject({ clean: true });
   });
 });

@@ -121,4 +121,61 @@ describe('loadConfig (CONTRACT section 2)', () => {
     expect(found.some((p) => p.includes('topics.alarms'))).toBe(true);
     expect(found.some((p) => p.includes('severity.map.warn'))).toBe(true);
   });
+
+  it('refuses an ingress without the normalizer on the embedded bus, naming both variables; every other subset runs', () => {
+    const found = problems({ MISTBRIDGE_ROLES: 'ingress', MIST_WEBHOOK_SECRET: 's' });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/MISTBRIDGE_ROLES.*KAFKA_BROKERS/);
+    expect(problems({ MISTBRIDGE_ROLES: 'ingress,splunk,metrics', MIST_WEBHOOK_SECRET: 's' })).toHaveLength(1);
+    for (const roles of ['ingress,normalizer', 'normalizer', 'splunk', 'correlator,metrics', 'splunk,metrics,correlator']) {
+      expect({ roles, problems: problems({ MISTBRIDGE_ROLES: roles }) }).toEqual({ roles, problems: [] });
+    }
+    expect(problems({ MISTBRIDGE_ROLES: 'ingress', KAFKA_BROKERS: 'k:9092', MIST_WEBHOOK_SECRET: 's' })).toEqual([]);
+  });
+
+  it('accepts whole numbers in the forms deployment tools write them, and nothing else', () => {
+    const config = loadConfig({ MAX_BODY_BYTES: '5.24288e+06', DRAIN_TIMEOUT_MS: '10000.0', SECURITY_QUIET_WINDOW_S: '2.592e+06', MIST_WEBHOOK_SECRET: 's' });
+    expect(config.ingress.maxBodyBytes).toBe(5242880);
+    expect(config.drainTimeoutMs).toBe(10000);
+    expect(config.correlation.securityQuietWindowMs).toBe(2592000 * 1000);
+    for (const bad of ['5.5', '1e-3', '0x10', 'five', '1,000', 'Infinity']) {
+      expect(problems({ MAX_BODY_BYTES: bad }).some((p) => p.startsWith('MAX_BODY_BYTES:'))).toBe(true);
+    }
+  });
+
+  it('reports a YAML syntax error by line and column, never the offending text (it may be the secret)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-config-'));
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(file, 'PORT: 9000\nMIST_WEBHOOK_SECRET: [s3cr3t-value\nLOG_LEVEL: info\n');
+    const found = problems({ MISTBRIDGE_CONFIG: file });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/not valid YAML \(line \d+, column \d+\)/);
+    expect(found.join(' ')).not.toContain('s3cr3t');
+  });
+
+  it('keeps a numeric-looking secret from the YAML file exactly as written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-config-'));
+    const file = join(dir, 'numeric.yaml');
+    writeFileSync(file, 'MIST_WEBHOOK_SECRET: 0123\nSPLUNK_HEC_TOKEN: 1e3\nSPLUNK_HEC_URL: http://hec:8088\nPORT: 9000\n');
+    const config = loadConfig({ MISTBRIDGE_CONFIG: file });
+    expect(config.auth.secrets).toEqual(['0123']);
+    expect(config.splunk!.token).toBe('1e3');
+    expect(config.http.port).toBe(9000);
+  });
+
+  it('accepts either spelling of a topic in the file and keeps the canonical one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-config-'));
+    const file = join(dir, 'topics.yaml');
+    writeFileSync(file, 'topics:\n  location_asset: { drop: true }\nseverity:\n  overrides:\n    Device_Events: { AP_RESTARTED: low }\n');
+    const config = loadConfig({ MISTBRIDGE_CONFIG: file });
+    expect(config.normalizer.routes).toEqual({ 'location-asset': { drop: true } });
+    expect(config.normalizer.severityOverrides).toEqual({ 'device-events': { AP_RESTARTED: 'low' } });
+  });
+
+  it('never logs credentials inside SPLUNK_HEC_URL', () => {
+    const described = JSON.stringify(describeConfig(loadConfig({ SPLUNK_HEC_URL: 'https://svc-user:hunter2@splunk:8088/prefix', SPLUNK_HEC_TOKEN: 't' })));
+    expect(described).not.toContain('hunter2');
+    expect(described).not.toContain('svc-user');
+    expect(described).toContain('splunk:8088/prefix');
+  });
 });

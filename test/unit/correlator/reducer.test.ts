@@ -1,23 +1,29 @@
-import type { Incident } from '../../../src/correlator/incident';
+import type { Incident, Recovery } from '../../../src/domain/incident';
 import { incidentId, reduce, sweep } from '../../../src/correlator/reducer';
 import { buildRules } from '../../../src/correlator/rules';
-import type { MistEvent } from '../../../src/normalizer/mist-event';
+import type { MistEvent } from '../../../src/domain/mist-event';
 import { eventFrom } from '../../helpers/events';
 
 const WINDOW = 3600_000;
 const rules = buildRules({}, WINDOW, 7 * 86400_000);
 
 /** Applies events in order, the way the correlator does; returns the state and every write. */
-function run(events: MistEvent[], initial = new Map<string, Incident>()): { state: Map<string, Incident>; writes: Incident[] } {
+function run(
+  events: MistEvent[],
+  initial = new Map<string, Incident>(),
+): { state: Map<string, Incident>; writes: Incident[]; recoveries: Map<string, Recovery> } {
   const state = new Map(initial);
+  const recoveries = new Map<string, Recovery>();
   const writes: Incident[] = [];
   for (const event of events) {
-    for (const write of reduce((key) => state.get(key), event, rules)) {
+    const reduced = reduce({ incident: (key) => state.get(key), recovery: (key) => recoveries.get(key) }, event, rules);
+    for (const write of reduced.incidents) {
       state.set(write.key, write);
       writes.push(write);
     }
+    for (const recovery of reduced.recoveries) recoveries.set(recovery.key, recovery);
   }
-  return { state, writes };
+  return { state, writes, recoveries };
 }
 
 const ORG = '09dac91f-6e73-4100-89f7-698e0fafbb1b';
@@ -89,6 +95,32 @@ describe('device incidents: one per MAC', () => {
     const incident = state.get(deviceKey('5c5b355114cc'))!;
     expect(incident).toMatchObject({ state: 'open', opened_at: 1629760000000, version: 3, event_count: 1 });
     expect(incident.incident_id).not.toBe(writes[1]!.incident_id);
+  });
+
+  it('remembers a recovery that arrived before its down: the late down opens nothing (rule 4)', () => {
+    // Org- and site-level deliveries can overtake each other: the reconnect (t=1629754300) first.
+    const lateDown = eventFrom('alarms__device-down-alarmdef.json', { aps: ['5c5b355114cc'], hostnames: ['AP-2'] });
+    const { state, recoveries, writes } = run([recovery, lateDown]);
+    expect(writes).toEqual([]);
+    expect(state.get(deviceKey('5c5b355114cc'))).toBeUndefined();
+    expect(recoveries.get(deviceKey('5c5b355114cc'))).toMatchObject({ at: 1629754300000 });
+    // A down after the remembered recovery is a new outage.
+    const newDown = eventFrom('alarms__device-down-alarmdef.json', { aps: ['5c5b355114cc'], timestamp: 1629760000 });
+    expect(run([recovery, lateDown, newDown]).state.get(deviceKey('5c5b355114cc'))).toMatchObject({ state: 'open', opened_at: 1629760000000 });
+  });
+
+  it('remembers a recovery newer than the one that resolved the incident, and refuses a down between the two', () => {
+    const laterUp = eventFrom('alarms__device-reconnected-alarmdef.json', { timestamp: 1629757000 });
+    const between = eventFrom('alarms__device-down-alarmdef.json', { aps: ['5c5b355114cc'], timestamp: 1629755000 });
+    const { state } = run([outage, recovery, laterUp, between]);
+    expect(state.get(deviceKey('5c5b355114cc'))).toMatchObject({ state: 'resolved', resolved_at: 1629754300000, version: 2 });
+  });
+
+  it('forgets remembered recoveries after the retention period', () => {
+    const { recoveries } = run([recovery]);
+    const forget = (now: number) => sweep([], now, rules, recoveries.values()).forgotten;
+    expect(forget(1629754300000 + 7 * 86400_000 - 1)).toEqual([]);
+    expect(forget(1629754300000 + 7 * 86400_000)).toEqual([deviceKey('5c5b355114cc')]);
   });
 
   it('changes nothing when an event is delivered twice', () => {

@@ -1,5 +1,5 @@
 import { normalizeWebhook, type Normalized } from '../../../src/normalizer/normalize';
-import type { MistEvent } from '../../../src/normalizer/mist-event';
+import type { MistEvent } from '../../../src/domain/mist-event';
 import { AvroCodec } from '../../../src/shared/avro';
 import { sample, sampleFiles, sampleJson } from '../../helpers/fixtures';
 

@@ -1,5 +1,12 @@
 import type { Severity } from '../config/file-schema';
-import type { Device } from './identity';
+import { AvroCodec } from '../shared/avro';
+
+/** A device an event names (CONTRACT section 5 `devices`). */
+export interface Device {
+  mac: string;
+  type: string;
+  name: string | null;
+}
 
 /** CONTRACT section 5; mirrors schemas/mist-event.avsc (a unit test round-trips every fixture through it). */
 export interface MistEvent {
@@ -28,3 +35,5 @@ export interface MistEvent {
   message: string;
   attributes: Record<string, string>;
 }
+
+export const eventCodec = (): AvroCodec<MistEvent> => new AvroCodec<MistEvent>('mist-event.avsc');

@@ -1,7 +1,8 @@
 import type { Severity } from '../config/file-schema';
+import { AvroCodec } from '../shared/avro';
 
 export type IncidentKind = 'device' | 'marvis' | 'security';
-export type ResolveReason = 'recovery_event' | 'mist_resolved' | 'quiet_window';
+export type ResolveReason = 'recovery_event' | 'mist_resolved' | 'quiet_window' | 'reconciled';
 
 /** CONTRACT section 6; mirrors schemas/incident.avsc. */
 export interface Incident {
@@ -34,3 +35,25 @@ export function publicIncident(incident: Incident): Omit<Incident, 'applied_even
   const { applied_event_ids, ...rest } = incident;
   return rest;
 }
+
+/**
+ * A recovery that resolved nothing (it arrived before the down it recovers from, or after the
+ * incident was already resolved), remembered for INCIDENT_RETENTION_S in the compacted
+ * `mist.recoveries` topic so that the late down changes nothing (CONTRACT section 6, rule 4).
+ */
+export interface Recovery {
+  key: string;
+  /** Event time of the recovery, epoch ms. */
+  at: number;
+  org_id: string | null;
+  site_id: string | null;
+  event_id: string;
+}
+
+export const incidentCodec = (): AvroCodec<Incident> => new AvroCodec<Incident>('incident.avsc');
+
+/** Recoveries are internal state, small and read only by the correlator: JSON. */
+export const recoveryCodec = () => ({
+  encode: (recovery: Recovery): Buffer => Buffer.from(JSON.stringify(recovery)),
+  decode: (value: Buffer): Recovery => JSON.parse(value.toString('utf8')) as Recovery,
+});
