@@ -25,6 +25,15 @@ const RESOLVED_STATES = new Set(['resolved', 'validated', 'fixed', 'closed', 'cl
  * `receivedAt`). A body that is not a Mist envelope fails as a whole; a bad event fails alone.
  */
 export function normalizeWebhook(body: Buffer | string, receivedAt: number, rules: NormalizeRules): { topic: string; results: Normalized[] } | { error: string } {
+  const webhook = webhookEvents(body, receivedAt, rules);
+  return 'error' in webhook ? webhook : { topic: webhook.topic, results: [...webhook.results] };
+}
+
+/**
+ * The same, one event at a time: a body of 50,000 events is never held as 50,000 normalized
+ * events (the normalizer writes them out in chunks as they come).
+ */
+export function webhookEvents(body: Buffer | string, receivedAt: number, rules: NormalizeRules): { topic: string; results: Iterable<Normalized> } | { error: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
@@ -34,7 +43,12 @@ export function normalizeWebhook(body: Buffer | string, receivedAt: number, rule
   const envelopeError = envelopeProblem(parsed);
   if (envelopeError) return { error: envelopeError };
   const { topic, events } = parsed as { topic: string; events: unknown[] };
-  return { topic, results: events.map((event) => guarded(topic, event, receivedAt, rules)) };
+  return {
+    topic,
+    results: (function* () {
+      for (const event of events) yield guarded(topic, event, receivedAt, rules);
+    })(),
+  };
 }
 
 /** A pathological event (nesting deep enough to exhaust the stack) fails alone, with its reason. */

@@ -9,7 +9,7 @@ import { LabelLimiter } from '../shared/label-limiter';
 import type { RoleDeps } from '../shared/role-deps';
 import { KNOWN_TOPICS } from './catalogue';
 import { DedupeWindow } from './dedupe';
-import { normalizeWebhook } from './normalize';
+import { webhookEvents } from './normalize';
 
 export type NormalizerDeps = RoleDeps;
 
@@ -49,12 +49,14 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
 
       for (const message of batch) {
         const receivedAt = Number(message.headers.received_at) || clock.now();
-        const webhook = normalizeWebhook(message.value ?? '', receivedAt, rules);
+        const webhook = webhookEvents(message.value ?? '', receivedAt, rules);
         if ('error' in webhook) {
           dead.push(letter('invalid_envelope', webhook.error, message));
           continue;
         }
-        for (const [index, result] of webhook.results.entries()) {
+        let index = -1;
+        for (const result of webhook.results) {
+          index++;
           if (!result.ok) {
             dead.push(letter(result.reason, `event ${index}: ${result.error}`, message));
             continue;

@@ -1,6 +1,7 @@
+import { ManualClock } from '../helpers/clock';
 import { FakeHec } from '../helpers/fake-hec';
 import { eventually, sampleJson } from '../helpers/fixtures';
-import { metricValues as gauge, postWebhook, startPipeline } from '../helpers/pipeline';
+import { capturingLogger, metricValues as gauge, postWebhook, startPipeline } from '../helpers/pipeline';
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>;
 type ApiIncident = { incident_id: string; key: string; kind: string; state: string; entities: string[]; resolve_reason: string | null; resolved_at: number | null };
@@ -87,21 +88,38 @@ describe('incidents end to end: signed webhooks → API, Splunk and metrics agre
     expect(totals.find((v) => v.labels.kind === 'device' && v.labels.transition === 'resolved')!.value).toBe(1);
   });
 
-  it('keeps open incidents across a restart, and resolves at start what went quiet while it was down', async () => {
-    pipeline = await startPipeline(env({ SECURITY_QUIET_WINDOW_S: '2' }));
-    const dataDir = pipeline.dataDir;
-    const now = Math.floor(Date.now() / 1000);
-    await postWebhook(pipeline.url, body('alarms__device-down-alarmdef.json'));
-    await postWebhook(pipeline.url, body('alarms__security-rogue-ap-alarmdef.json', { timestamp: now }));
-    await eventually(async () => ((await api(pipeline!, '/incidents?state=open')).body as unknown[]).length === 2, 'two open incidents');
-    await pipeline.stop();
-    pipeline = null;
+  it.each([['with'], ['without']])(
+    'keeps open incidents across a restart, and resolves at start what went quiet while it was down (%s a Splunk sink)',
+    async (splunk) => {
+      // The clock is injected: the quiet window passes while the process is down without anyone waiting for it.
+      const clock = new ManualClock();
+      const settings = { SECURITY_QUIET_WINDOW_S: '3600', ...(splunk === 'with' ? {} : { SPLUNK_HEC_URL: '' }) };
+      pipeline = await startPipeline(env(settings), { clock });
+      const dataDir = pipeline.dataDir;
+      const now = Math.floor(clock.now() / 1000);
+      await postWebhook(pipeline.url, body('alarms__device-down-alarmdef.json'));
+      await postWebhook(pipeline.url, body('alarms__security-rogue-ap-alarmdef.json', { timestamp: now }));
+      await eventually(async () => ((await api(pipeline!, '/incidents?state=open')).body as unknown[]).length === 2, 'two open incidents');
+      await pipeline.stop();
+      pipeline = null;
 
-    await new Promise((r) => setTimeout(r, 2500)); // the security quiet window passes while the process is down
-    pipeline = await startPipeline(env({ DATA_DIR: dataDir, SECURITY_QUIET_WINDOW_S: '2' }));
-    const incidents = (await api(pipeline, '/incidents')).body as ApiIncident[];
-    expect(incidents.find((i) => i.kind === 'device')).toMatchObject({ state: 'open' });
-    expect(incidents.find((i) => i.kind === 'security')).toMatchObject({ state: 'resolved', resolve_reason: 'quiet_window', resolved_at: now * 1000 + 2000 });
-    await eventually(async () => (await gauge(pipeline!, 'mistbridge_incidents_open')).reduce((s, v) => s + v.value, 0) === 1, 'open gauge after restart');
+      clock.advance(3600_000 + 1000);
+      pipeline = await startPipeline(env({ ...settings, DATA_DIR: dataDir }), { clock });
+      // The start-up sweep writes the security resolution: the API must still hold every incident.
+      await eventually(async () => ((await api(pipeline!, '/incidents')).body as unknown[]).length === 2, 'both incidents in the API after the restart');
+      const incidents = (await api(pipeline, '/incidents')).body as ApiIncident[];
+      expect(incidents.find((i) => i.kind === 'device')).toMatchObject({ state: 'open' });
+      expect(incidents.find((i) => i.kind === 'security')).toMatchObject({ state: 'resolved', resolve_reason: 'quiet_window', resolved_at: now * 1000 + 3600_000 });
+      await eventually(async () => (await gauge(pipeline!, 'mistbridge_incidents_open')).reduce((s, v) => s + v.value, 0) === 1, 'open gauge after restart');
+    },
+  );
+
+  it('answers 400 for a malformed incident id, without an error log', async () => {
+    const { logger, lines } = capturingLogger();
+    pipeline = await startPipeline(env(), { logger });
+    const reply = await fetch(`${pipeline.url}/api/incidents/%ZZ`);
+    expect(reply.status).toBe(400);
+    expect(await reply.json()).toEqual({ error: expect.any(String) });
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
   });
 });

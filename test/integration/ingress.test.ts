@@ -15,7 +15,7 @@ const webhookCount = (pipeline: Pipeline, outcome: string): Promise<number> => m
 describe('POST /webhooks/mist (CONTRACT section 3)', () => {
   let pipeline: Pipeline;
   beforeAll(async () => {
-    pipeline = await startPipeline({ MAX_BODY_BYTES: '4096', MISTBRIDGE_ROLES: 'ingress,normalizer,metrics' });
+    pipeline = await startPipeline({ MAX_BODY_BYTES: '4096', MAX_EVENTS_PER_WEBHOOK: '3', MISTBRIDGE_ROLES: 'ingress,normalizer,metrics' });
   });
   afterAll(() => pipeline.stop());
 
@@ -76,6 +76,17 @@ describe('POST /webhooks/mist (CONTRACT section 3)', () => {
     const res = await request(pipeline.url).post('/webhooks/mist').set(signed(big)).send(big);
     expect(res.status).toBe(413);
     expect(await webhookCount(pipeline, 'too_large')).toBeGreaterThan(0);
+  });
+
+  it('413 with more events than MAX_EVENTS_PER_WEBHOOK, before anything is stored', async () => {
+    const before = await webhookCount(pipeline, 'too_large');
+    const four = JSON.stringify({ topic: 'device-events', events: [{}, {}, {}, {}] });
+    const res = await request(pipeline.url).post('/webhooks/mist').set(signed(four)).send(four);
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatch(/4 events in one body; at most 3 \(MAX_EVENTS_PER_WEBHOOK\)/);
+    expect(await webhookCount(pipeline, 'too_large')).toBe(before + 1);
+    const three = JSON.stringify({ topic: 'device-events', events: [{}, {}, {}] });
+    expect((await request(pipeline.url).post('/webhooks/mist').set(signed(three)).send(three)).status).toBe(200);
   });
 
   it('415 when the content type is not JSON', async () => {

@@ -1,7 +1,7 @@
+import { MessageTooLargeError, type BusMessage } from '../../src/bus/bus';
 import { KafkaBus } from '../../src/bus/kafka/kafka-bus';
 import { topicNames } from '../../src/bus/topics';
 import { silentLogger } from '../../src/shared/logger';
-import type { BusMessage } from '../../src/bus/bus';
 import { eventually } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 
@@ -80,6 +80,33 @@ maybe('KafkaBus against a real Kafka-protocol broker', () => {
     await consumer.stop();
   });
 
+  it('a rebuild that fails at a later rebalance leaves the consumer unready, and no batch of that generation is applied', async () => {
+    let rebuilds = 0;
+    let failed: number | null = null;
+    const appliedIn: number[] = [];
+    const first = await bus.consume({
+      group: 'later-rebuild-group',
+      topics: [topics.dlq],
+      onAssign: async (_assignment, generation) => {
+        if (++rebuilds === 2) {
+          failed = generation;
+          throw new Error('snapshot timed out');
+        }
+      },
+      handler: async (_batch, context) => void appliedIn.push(context.generation),
+    });
+    await eventually(() => first.ready(), 'the first assignment rebuilt', 60000);
+    // A second member joins: the first is assigned again, and that rebuild fails.
+    const second = await bus.consume({ group: 'later-rebuild-group', topics: [topics.dlq], handler: async () => undefined });
+    await eventually(() => failed !== null, 'the later rebuild ran and failed', 60000);
+    expect(first.ready()).toBe(false);
+    expect(first.assigned()).toBeNull();
+    await bus.produce(topics.dlq, [{ key: 'a', value: Buffer.from('1') }, { key: 'b', value: Buffer.from('2') }, { key: 'c', value: Buffer.from('3') }]);
+    await eventually(() => first.ready() && rebuilds >= 3, 'rejoined and rebuilt', 60000);
+    expect(appliedIn).not.toContain(failed);
+    await Promise.all([first.stop(), second.stop()]);
+  });
+
   it('reads the latest value per key of a compacted topic, tombstones removing keys', async () => {
     await bus.produce(topics.incidents, [
       { key: 'k1', value: Buffer.from('v1') },
@@ -110,6 +137,14 @@ maybe('KafkaBus against a real Kafka-protocol broker', () => {
     }
     await eventually(() => sent.every((v) => seen.has(v)), 'every message after the leader changes', 60000);
     await consumer.stop();
+  });
+
+  it('a message the broker refuses as too large fails that produce alone: the bus stays writable', async () => {
+    await broker.command('error 0 10'); // the next Produce request: MESSAGE_TOO_LARGE
+    const refused = bus.produce(topics.raw, [{ key: 'big', value: Buffer.from('{"pretend":"large"}') }], { timeoutMs: 5000 });
+    await expect(refused).rejects.toBeInstanceOf(MessageTooLargeError);
+    expect(bus.writable().ok).toBe(true);
+    await bus.produce(topics.raw, [{ key: 'small', value: Buffer.from('{}') }], { timeoutMs: 5000 });
   });
 
   it('keeps producing and consuming through a slow broker', async () => {

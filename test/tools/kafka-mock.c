@@ -9,6 +9,7 @@
  *   up <broker|-1>              accept connections again
  *   leader <topic> <partition> <broker>   move a partition leader
  *   rtt <broker|-1> <ms>        add round-trip delay
+ *   error <apikey> <code>       fail the next request of that API (0 = Produce) with that error code
  * and answers "OK" or "ERR <reason>" to each. Exits when stdin closes.
  */
 #include <librdkafka/rdkafka.h>
@@ -69,6 +70,8 @@ int main(int argc, char **argv) {
                         err = rd_kafka_mock_partition_set_leader(cluster, a, b, c);
                 } else if (n >= 3 && strcmp(cmd, "rtt") == 0) {
                         err = rd_kafka_mock_broker_set_rtt(cluster, atoi(a), b);
+                } else if (n >= 3 && strcmp(cmd, "error") == 0) {
+                        rd_kafka_mock_push_request_errors(cluster, (int16_t)atoi(a), 1, (rd_kafka_resp_err_t)b);
                 } else {
                         printf("ERR unknown command\n");
                         fflush(stdout);

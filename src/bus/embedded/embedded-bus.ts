@@ -194,6 +194,7 @@ export class EmbeddedBus implements Bus {
   async #waitForRoom(signal?: AbortSignal): Promise<void> {
     while (this.#derivedBytes() >= this.options.maxBacklogBytes) {
       if (signal?.aborted || this.#dead) throw new BusUnavailableError('stopped while waiting for the backlog to drain');
+      this.#journal.noteBackPressure();
       await new Promise<void>((resolve) => {
         const wake = (): void => {
           this.#drainWaiters.delete(wake);
@@ -316,9 +317,10 @@ export class EmbeddedBus implements Bus {
   async abandon(): Promise<void> {
     this.#dead = true;
     this.#closed = true;
+    // Handlers in flight are not waited for (a crash does not wait either): whatever they still
+    // try to produce or commit is refused.
     for (const consumer of this.#consumers) consumer.abort();
     await Promise.all([this.#journal.abandon(), ...[...this.#stores.values()].map((s) => s.abandon())]);
-    await Promise.all([...this.#consumers].map((c) => c.stop()));
   }
 
   /** @internal */ forget(consumer: EmbeddedConsumer): void {

@@ -51,6 +51,8 @@ interface CheckpointFile {
   normalized?: number;
   /** False from start-up until a clean close. */
   clean?: boolean;
+  /** The normalizer waited for the backlog to drain during the run: a death then says nothing about the webhook in hand. */
+  blocked?: boolean;
   start?: { at: number; deaths: number };
 }
 
@@ -68,6 +70,7 @@ export class Journal {
   #checkpoint = 0;
   #normalized = 0;
   #start: { at: number; deaths: number } = { at: 0, deaths: 0 };
+  #blocked = false;
   #pending: Array<{ buffers: Buffer[]; count: number; resolve: (offsets: number[]) => void; reject: (err: Error) => void }> = [];
   #flushing: Promise<void> | null = null;
   #lastError: { error: Error; at: number } | null = null;
@@ -110,7 +113,9 @@ export class Journal {
 
     // A 0.1 checkpoint has no `clean` flag: its run is taken as clean (nothing to hold against it).
     const normalized = Math.max(this.#checkpoint, previous.normalized ?? this.#checkpoint);
-    const died = previous.clean === false && normalized < next;
+    // A run that ended without a clean close while the normalizer had work, and not while it was held
+    // back by a stalled sink (back-pressure), died of what it was normalizing.
+    const died = previous.clean === false && previous.blocked !== true && normalized < next;
     const deaths = died ? (previous.start?.at === normalized ? previous.start.deaths + 1 : 1) : 0;
     const quarantine = deaths >= 2 ? (records.find((r) => r.offset === normalized) ?? null) : null;
     this.#normalized = quarantine ? normalized + 1 : normalized;
@@ -216,6 +221,13 @@ export class Journal {
     if (!this.#dead) this.#writeCheckpoint(true);
   }
 
+  /** The normalizer is held back by the backlog bound: written once per run (see `open`). */
+  noteBackPressure(): void {
+    if (this.#blocked || this.#dead) return;
+    this.#blocked = true;
+    this.#writeCheckpoint(false);
+  }
+
   /** An in-process crash (tests): stop writing at once, let the write in flight settle, keep the files as they are. */
   async abandon(): Promise<void> {
     this.#dead = true;
@@ -225,7 +237,7 @@ export class Journal {
   }
 
   #writeCheckpoint(clean: boolean): void {
-    const content: CheckpointFile = { format: JOURNAL_FORMAT, offset: this.#checkpoint, normalized: this.#normalized, clean, start: this.#start };
+    const content: CheckpointFile = { format: JOURNAL_FORMAT, offset: this.#checkpoint, normalized: this.#normalized, clean, blocked: this.#blocked, start: this.#start };
     const tmp = join(this.dir, 'checkpoint.json.tmp');
     try {
       writeFileSync(tmp, JSON.stringify(content));

@@ -122,4 +122,43 @@ describe('EmbeddedBus', () => {
     await sink.stop();
     await bus.close();
   });
+
+  it('quarantines a webhook the normalizer died on in two runs (crash_loop) and goes on with the rest', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mistbridge-bus-'));
+    const seen: string[][] = [];
+    /** One run: its "normalizer" dies (hangs until the crash) on the poison webhook. */
+    const run = async (post: string[] = []): Promise<string[]> => {
+      const bus = newBus(dataDir);
+      const normalized: string[] = [];
+      seen.push(normalized);
+      let died = (): void => undefined;
+      const dying = new Promise<void>((resolve) => (died = resolve));
+      await bus.consume({
+        group: NORMALIZER,
+        topics: [topics.raw],
+        handler: async (batch) => {
+          for (const m of batch) {
+            if (m.value!.toString() === 'poison') {
+              died();
+              await new Promise(() => undefined);
+            }
+          }
+          normalized.push(...batch.map((m) => m.value!.toString()));
+        },
+      });
+      await bus.start();
+      if (post.length > 0) await bus.produce(topics.raw, post.map(message));
+      await Promise.race([dying, eventually(() => normalized.includes('w2'), 'w2', 5000)]);
+      await bus.abandon();
+      return normalized;
+    };
+    expect(await run(['w0', 'poison', 'w2'])).toEqual([]); // all three in one batch: nothing committed
+    expect(await run()).toEqual(['w0']); // one at a time now: w0 passes, the poison kills it again
+    expect(await run()).toEqual([]); // the second death at the poison itself
+    const afterQuarantine = await run();
+    expect(afterQuarantine).toEqual(['w2']);
+    const letters = readFileSync(join(dataDir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(letters).toEqual([expect.objectContaining({ stage: 'normalizer', reason: 'crash_loop', offset: '1', value_base64: Buffer.from('poison').toString('base64') })]);
+    expect(letters[0]!.id).toMatch(/^[0-9a-f]{16}$/);
+  });
 });

@@ -99,6 +99,17 @@ describe('Journal: the durable half of the embedded bus', () => {
     await fifth.close();
   });
 
+  it('does not count a death while the normalizer was held back by a stalled sink (it was not processing the webhook)', async () => {
+    for (let run = 0; run < 3; run++) {
+      const journal = new Journal(dir);
+      const start = journal.open();
+      expect(start).toMatchObject({ deaths: 0, quarantine: null });
+      if (run === 0) await journal.append([record(0), record(1)]);
+      journal.noteBackPressure();
+      await journal.abandon();
+    }
+  });
+
   it('counts deaths once per start, in the checkpoint, and reads a 0.1 checkpoint as a clean start', async () => {
     writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify({ offset: 0 }));
     const journal = new Journal(dir);
