@@ -42,6 +42,7 @@ export interface KafkaConfig {
   partitions: number;
   replicationFactor: number;
   rawRetentionMs: number;
+  sessionTimeoutMs: number;
 }
 
 export interface SplunkConfig {

@@ -123,6 +123,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
           partitions: get<number>('KAFKA_PARTITIONS')!,
           replicationFactor: get<number>('KAFKA_REPLICATION_FACTOR')!,
           rawRetentionMs: get<number>('KAFKA_RAW_RETENTION_MS')!,
+          sessionTimeoutMs: get<number>('KAFKA_SESSION_TIMEOUT_MS')!,
         }
       : null,
     topicPrefix: get<string>('KAFKA_TOPIC_PREFIX')!,

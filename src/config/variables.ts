@@ -79,6 +79,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'KAFKA_SASL_USERNAME', schema: text, doc: 'SASL user name' },
   { name: 'KAFKA_SASL_PASSWORD', schema: text, secret: true, doc: 'SASL password' },
   { name: 'KAFKA_IDEMPOTENT', schema: bool, default: 'true', doc: 'idempotent producer (turn off only for brokers that cannot do it)' },
+  { name: 'KAFKA_SESSION_TIMEOUT_MS', schema: int(6000, 300000), default: '10000', doc: 'consumer group session (and rebalance) timeout: how long a dead member keeps its partitions' },
   { name: 'KAFKA_PARTITIONS', schema: int(1, 10000), default: '6', doc: '`mistbridge topics`: partitions per topic' },
   { name: 'KAFKA_REPLICATION_FACTOR', schema: int(1, 10), default: '3', doc: '`mistbridge topics`: replication factor' },
   { name: 'KAFKA_RAW_RETENTION_MS', schema: int(60000, 2 ** 52), default: String(7 * 86400000), doc: '`mistbridge topics`: retention of the raw topic' },

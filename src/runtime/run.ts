@@ -34,6 +34,8 @@ export interface Runtime {
 
 export interface RunOptions {
   clock?: Clock;
+  /** prom-client's process metrics (default true). */
+  processMetrics?: boolean;
 }
 
 export async function createBus(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Bus> {
@@ -58,7 +60,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   const clock = options.clock ?? systemClock;
   const topics = topicNames(config.topicPrefix);
   const bus = await createBus(config, logger, clock);
-  const metrics = createMetrics(config.roles, bus);
+  const metrics = createMetrics(config.roles, bus, { processMetrics: options.processMetrics });
   const readiness = new Readiness();
   const consumers: Consumer[] = [];
   const deps = { bus, topics, config, metrics, logger, clock };

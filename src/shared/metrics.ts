@@ -9,9 +9,10 @@ export interface LagSource {
   lag(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>>;
 }
 
-export function createMetrics(roles: readonly Role[], lagSource?: LagSource) {
+export function createMetrics(roles: readonly Role[], lagSource?: LagSource, options: { processMetrics?: boolean } = {}) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  // prom-client's process metrics (one set per process; tests that start hundreds of runtimes in one process leave them out).
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const has = (role: Role): boolean => roles.includes(role);
   const registers = [registry];
   const consumes = roles.some((r) => r !== 'ingress');

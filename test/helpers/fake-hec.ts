@@ -88,7 +88,7 @@ export class FakeHec {
   }
 
   eventIds(): string[] {
-    return this.events().map((e) => e.fields.event_id!);
+    return this.events().map((e) => e.event.event_id as string);
   }
 
   /** Whether every one of these event_ids has been indexed. */

@@ -20,6 +20,7 @@ const kafkaConfig = (bootstrap: string) => ({
   partitions: 4,
   replicationFactor: 1,
   rawRetentionMs: 86400000,
+  sessionTimeoutMs: 6000,
 });
 
 maybe('KafkaBus against a real Kafka-protocol broker', () => {

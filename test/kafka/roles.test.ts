@@ -30,6 +30,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     MISTBRIDGE_ROLES: roles,
     KAFKA_BROKERS: broker.bootstrap,
     KAFKA_IDEMPOTENT: 'false',
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
     MIST_WEBHOOK_SECRET: SECRET,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kafka-')),
     SPLUNK_HEC_URL: hec.url,

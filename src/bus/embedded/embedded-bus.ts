@@ -51,6 +51,12 @@ export class EmbeddedBus implements Bus {
   readonly #topics = new Map<string, TopicLog<EmbeddedConsumer>>();
   readonly #journal: Journal;
   readonly #stores = new Map<string, CompactedStore>();
+  /**
+   * Per compacted topic: the sequence number after the last record appended to its log. A group
+   * caught up to the end commits this, never the store's next number: that one also counts
+   * appends still in flight, which the group has not seen.
+   */
+  readonly #seen = new Map<string, number>();
   readonly #consumers = new Set<EmbeddedConsumer>();
   #started = false;
   #closed = false;
@@ -77,6 +83,7 @@ export class EmbeddedBus implements Bus {
       }
       for (const record of records) log.append({ key: record.key, value: record.value, headers: record.headers, root: NO_ROOT, bytes: record.value.length, seq: record.seq });
       this.#stores.set(topic, store);
+      this.#seen.set(topic, store.nextSeq);
     }
   }
 
@@ -178,6 +185,7 @@ export class EmbeddedBus implements Bus {
       const seqs = await store.append(messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value })));
       messages.forEach((message, i) => {
         log.append({ key: message.key, value: message.value, headers: message.headers ?? {}, root: NO_ROOT, bytes: message.value?.length ?? 0, seq: seqs[i]! });
+        this.#seen.set(topic, Math.max(this.#seen.get(topic) ?? 0, seqs[i]! + 1));
       });
     } else {
       // Back-pressure: one webhook of 50,000 events must not turn into unbounded memory downstream.
@@ -280,7 +288,7 @@ export class EmbeddedBus implements Bus {
   committed(group: string, topic: string, position: number, ephemeral: boolean): void {
     if (this.#dead) return;
     const store = this.#stores.get(topic);
-    if (store && !ephemeral) store.commit(group, this.#log(topic).at(position)?.seq ?? store.nextSeq);
+    if (store && !ephemeral) store.commit(group, this.#log(topic).at(position)?.seq ?? this.#seen.get(topic)!);
     for (const log of this.#topics.values()) log.trim();
     for (const wake of [...this.#drainWaiters]) wake();
     this.#advanceCheckpoint();

@@ -11,7 +11,6 @@ import { PermanentError } from '../../shared/retry';
 import { patientRoundRobin } from './assigner';
 import { createKafka } from './client';
 
-const SESSION_TIMEOUT_MS = 10_000; // the librdkafka mock cluster needs >= 6000
 const PROBE_INTERVAL_MS = 1000;
 const SNAPSHOT_TIMEOUT_MS = 60_000;
 const PARTITION_CONCURRENCY = 4;
@@ -108,7 +107,7 @@ export class KafkaBus implements Bus {
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
-    const consumer = new KafkaBusConsumer(this, this.#kafka, options, this.logger);
+    const consumer = new KafkaBusConsumer(this, this.#kafka, options, this.logger, this.config);
     this.#consumers.add(consumer);
     await consumer.start();
     return consumer;
@@ -124,7 +123,7 @@ export class KafkaBus implements Bus {
     );
     if (pending.size === 0) return [];
     const latest = new Map<string, BusMessage | null>();
-    const reader = this.#kafka.consumer({ groupId: `mistbridge-snapshot-${randomUUID()}`, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 1000 });
+    const reader = this.#kafka.consumer({ groupId: `mistbridge-snapshot-${randomUUID()}`, sessionTimeout: this.config.sessionTimeoutMs, heartbeatInterval: 1000 });
     await reader.connect();
     try {
       await reader.subscribe({ topics: [topic], fromBeginning: true });
@@ -241,6 +240,7 @@ class KafkaBusConsumer implements Consumer {
     kafka: Kafka,
     private readonly options: ConsumeOptions,
     private readonly logger: Logger,
+    config: KafkaConfig,
   ) {
     this.ephemeral = options.ephemeral ?? false;
     this.group = this.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
@@ -248,8 +248,8 @@ class KafkaBusConsumer implements Consumer {
     this.#runner = chunkRunner({ group: this.group, handler: options.handler, logger, signal: this.#abort.signal });
     this.#consumer = kafka.consumer({
       groupId: this.group,
-      sessionTimeout: SESSION_TIMEOUT_MS,
-      rebalanceTimeout: SESSION_TIMEOUT_MS,
+      sessionTimeout: config.sessionTimeoutMs,
+      rebalanceTimeout: config.sessionTimeoutMs,
       heartbeatInterval: 1000,
       partitionAssigners: [patientRoundRobin],
       maxWaitTimeInMs: Math.max(10, Math.min(options.lingerMs ?? 200, 5000)),

@@ -1,0 +1,198 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
+import { eventually } from '../helpers/fixtures';
+import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
+import { SECRET } from '../helpers/pipeline';
+import { startProcess, type MistbridgeProcess } from '../helpers/process';
+import { Oracle, comparable, describe as describeSequence, eventIdOf, missingAtSplunk, versionProblems, webhookBody, type Post } from './model';
+import { post } from './world';
+
+/**
+ * The model against the built CLI as real OS processes: crashes are `kill -9`. The embedded
+ * variant runs a few sequences; the Kafka variant fewer (group joins take seconds on the test
+ * broker), with at most one kill and one rebalance (a second process joining the groups) each.
+ */
+const PROCESS_RUNS = Number(process.env.MODEL_PROCESS_RUNS ?? 3);
+const KAFKA_RUNS = Number(process.env.MODEL_KAFKA_RUNS ?? 1);
+
+type ProcessCommand = { type: 'post'; post: Post } | { type: 'duplicate'; pick: number } | { type: 'kill' } | { type: 'restart' } | { type: 'rebalance' } | { type: 'hec'; up: boolean };
+
+const postArb: fc.Arbitrary<Post> = fc.record({
+  kind: fc.constantFrom('device' as const, 'marvis' as const, 'security' as const),
+  action: fc.constantFrom('open' as const, 'resolve' as const),
+  target: fc.nat({ max: 2 }),
+  ageS: fc.integer({ min: 0, max: 600 }),
+});
+
+/** Sequences with at most `kills` kills (and, for Kafka, one rebalance). */
+const sequence = (kills: number, rebalance: boolean): fc.Arbitrary<ProcessCommand[]> =>
+  fc
+    .array(
+      fc.oneof(
+        { weight: 10, arbitrary: postArb.map((p): ProcessCommand => ({ type: 'post', post: p })) },
+        { weight: 2, arbitrary: fc.nat().map((pick): ProcessCommand => ({ type: 'duplicate', pick })) },
+        { weight: 2, arbitrary: fc.constant<ProcessCommand>({ type: 'kill' }) },
+        { weight: 1, arbitrary: fc.constant<ProcessCommand>({ type: rebalance ? 'rebalance' : 'restart' }) },
+        { weight: 1, arbitrary: fc.boolean().map((up): ProcessCommand => ({ type: 'hec', up })) },
+      ),
+      { minLength: 6, maxLength: 16 },
+    )
+    .map((commands) => {
+      let killed = 0;
+      let rebalanced = 0;
+      return commands.filter((c) => (c.type === 'kill' ? ++killed <= kills : c.type === 'rebalance' ? ++rebalanced <= 1 : true));
+    });
+
+/** One sequence against processes started by `spawn`; `main` is the process webhooks and the API go to. */
+async function runSequence(commands: ProcessCommand[], hec: FakeHec, spawn: (roles: string) => Promise<MistbridgeProcess>): Promise<void> {
+  const oracle = new Oracle();
+  const accepted: Array<{ body: string; id: string; post: Post; at: number }> = [];
+  const running: MistbridgeProcess[] = [];
+  let seq = 0;
+  const start = async (roles: string): Promise<MistbridgeProcess> => {
+    const p = await spawn(roles);
+    running.push(p);
+    return p;
+  };
+  const end = async (p: MistbridgeProcess, signal: NodeJS.Signals): Promise<void> => {
+    p.child.kill(signal);
+    await p.exited;
+    running.splice(running.indexOf(p), 1);
+  };
+  let main = await start('ingress,normalizer,splunk,metrics,correlator');
+  const accept = (body: string, p: Post, at: number): void => {
+    const id = eventIdOf(body);
+    accepted.push({ body, id, post: p, at });
+    oracle.apply(p, at, id);
+  };
+  try {
+    for (const c of commands) {
+      switch (c.type) {
+        case 'post': {
+          const at = Date.now() - c.post.ageS * 1000 - ++seq;
+          const body = webhookBody(c.post, at);
+          if ((await post(main.url, body)) === 200) accept(body, c.post, at);
+          break;
+        }
+        case 'duplicate': {
+          const again = accepted[c.pick % Math.max(1, accepted.length)];
+          if (again && (await post(main.url, again.body)) === 200) accept(again.body, again.post, again.at);
+          break;
+        }
+        case 'kill':
+          await end(main, 'SIGKILL');
+          main = await start('ingress,normalizer,splunk,metrics,correlator');
+          break;
+        case 'restart':
+          await end(main, 'SIGTERM');
+          main = await start('ingress,normalizer,splunk,metrics,correlator');
+          break;
+        case 'rebalance':
+          // A second consumer of every group joins: partitions move, state is rebuilt on both sides.
+          await start('normalizer,splunk,metrics,correlator');
+          break;
+        case 'hec':
+          hec.down = c.up ? null : HEC_REPLIES.busy;
+          break;
+      }
+    }
+    hec.down = null;
+    const ids = accepted.map((a) => a.id);
+    await eventually(() => hec.hasAll(ids), 'every accepted event at the HEC stand-in', 90_000);
+    const expected = oracle.expected();
+    let api: Array<Record<string, unknown>> = [];
+    await eventually(
+      async () => {
+        api = (await (await fetch(`${main.url}/api/incidents`)).json()) as Array<Record<string, unknown>>;
+        return JSON.stringify(comparable(api)) === JSON.stringify(expected);
+      },
+      'the incidents API to match the oracle',
+      60_000,
+    ).catch(() => undefined);
+    expect(comparable(api)).toEqual(expected);
+    expect(versionProblems(hec)).toEqual([]);
+    await eventually(() => missingAtSplunk(api, hec).length === 0, 'the latest version of every incident at Splunk', 60_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nsequence: ${describeSequence(commands as never)}`, { cause: err });
+  } finally {
+    for (const p of [...running]) await end(p, 'SIGKILL');
+  }
+}
+
+describe(`model-based: the embedded bus, kill -9 of the built CLI (${PROCESS_RUNS} sequences)`, () => {
+  jest.setTimeout(300_000);
+
+  it('loses no accepted event and keeps incidents right across kill -9', async () => {
+    const hec = await new FakeHec().start();
+    try {
+      await fc.assert(
+        fc.asyncProperty(sequence(3, false), async (commands) => {
+          hec.indexed.length = 0;
+          hec.down = null;
+          const dataDir = mkdtempSync(join(tmpdir(), 'mistbridge-model-process-'));
+          await runSequence(commands, hec, (roles) =>
+            startProcess({
+              MISTBRIDGE_ROLES: roles,
+              MIST_WEBHOOK_SECRET: SECRET,
+              DATA_DIR: dataDir,
+              SPLUNK_HEC_URL: hec.url,
+              SPLUNK_HEC_TOKEN: hec.token,
+              SPLUNK_HEC_LINGER_MS: '5',
+              SPLUNK_HEC_RETRY_MAX_MS: '50',
+            }),
+          );
+        }),
+        { numRuns: PROCESS_RUNS, endOnFailure: true },
+      );
+    } finally {
+      await hec.stop();
+    }
+  });
+});
+
+const unavailable = kafkaBrokerAvailability();
+if (unavailable) console.warn(`skipping the Kafka model: ${unavailable}`);
+
+(unavailable ? describe.skip : describe)(`model-based: the Kafka bus, roles as processes (${KAFKA_RUNS} sequences)`, () => {
+  jest.setTimeout(600_000);
+
+  it('loses no accepted event and keeps incidents right across a kill -9 and a rebalance', async () => {
+    const hec = await new FakeHec().start();
+    try {
+      await fc.assert(
+        fc.asyncProperty(sequence(1, true), async (commands) => {
+          hec.indexed.length = 0;
+          hec.down = null;
+          const broker = await new KafkaBroker().start(1, TEST_TOPICS);
+          try {
+            await runSequence(commands, hec, async (roles) => {
+              const p = await startProcess({
+                MISTBRIDGE_ROLES: roles,
+                KAFKA_BROKERS: broker.bootstrap,
+                KAFKA_IDEMPOTENT: 'false',
+                KAFKA_SESSION_TIMEOUT_MS: '6000',
+                MIST_WEBHOOK_SECRET: SECRET,
+                DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-model-kafka-')),
+                SPLUNK_HEC_URL: hec.url,
+                SPLUNK_HEC_TOKEN: hec.token,
+                SPLUNK_HEC_LINGER_MS: '20',
+                SPLUNK_HEC_RETRY_MAX_MS: '200',
+              });
+              // Webhooks go to a process whose consumers have joined their groups.
+              await eventually(async () => (await fetch(`${p.url}/readyz`).catch(() => null))?.status === 200, 'joined', 60_000);
+              return p;
+            });
+          } finally {
+            await broker.stop();
+          }
+        }),
+        { numRuns: KAFKA_RUNS, endOnFailure: true },
+      );
+    } finally {
+      await hec.stop();
+    }
+  });
+});
