@@ -2,9 +2,15 @@ import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type LogEntry } from 'kafkajs';
 import type { KafkaConfig } from '../../config/config';
 import type { Logger } from '../../shared/logger';
+import { LogThrottle } from '../../shared/log-throttle';
 
-/** The one kafkajs client of a process, with TLS/SASL from config and kafkajs' logs routed to winston. */
+/**
+ * The one kafkajs client of a process, with TLS/SASL from config and kafkajs' logs routed to
+ * winston: once a minute per message at most (a broker outage repeats the same lines per request;
+ * mistbridge's own counters and /readyz carry the rest).
+ */
 export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
+  const throttle = new LogThrottle(logger);
   const options: KafkaJsConfig = {
     clientId: config.clientId,
     brokers: config.brokers,
@@ -17,8 +23,8 @@ export function createKafka(config: KafkaConfig, logger: Logger): Kafka {
       () =>
       ({ level, log }: LogEntry) => {
         const { message, ...extra } = log;
-        const method = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
-        logger[method](`kafka: ${message}`, extra);
+        if (level > logLevel.WARN) return logger.debug(`kafka: ${message}`, extra);
+        throttle.log(level <= logLevel.ERROR ? 'error' : 'warn', String(message), `kafka: ${message}`, extra);
       },
   };
   if (config.ssl) {
