@@ -7,6 +7,8 @@ import { own } from '../shared/own';
  * what happened, to what, where. Never empty.
  */
 export function describe(topicKey: string | null, topic: string, type: string, event: Record<string, unknown>, identity: Identity): string {
+  if (topicKey === 'zone' || topicKey === 'rssizone') return zoneLine(topicKey, event, identity);
+  if (topicKey === 'occupancy-alerts') return occupancyLine(type, event);
   const what =
     topicKey === 'alarms' ? (own(ALARM_DEFS, type.toLowerCase())?.display ?? type) : topicKey === 'audits' ? (text(event.message) ?? type) : type;
   const subject = subjectOf(event, identity);
@@ -17,6 +19,26 @@ export function describe(topicKey: string | null, topic: string, type: string, e
   if (where) line += ` at ${where}`;
   if (detail) line += ` (${detail})`;
   return line.trim() || topic || 'mist event';
+}
+
+/** `Zone enter: ac23… (wifi) entered Lobby at HQ`: the trigger and the zone say what happened. */
+function zoneLine(topicKey: string, event: Record<string, unknown>, identity: Identity): string {
+  const trigger = text(event.trigger) ?? 'event';
+  const who = text(event.name) ?? identity.client_mac ?? text(event.asset_id) ?? text(event.id) ?? 'a client';
+  const zone = text(event.zone_name) ?? text(event.zone_id) ?? text(event.rssizone_id) ?? 'a zone';
+  const kind = text(event.type);
+  const verb = trigger === 'enter' ? 'entered' : trigger === 'exit' ? 'left' : trigger;
+  const where = text(event.site_name) ?? text(event.site_id);
+  return `${topicKey === 'rssizone' ? 'RSSI zone' : 'Zone'} ${trigger}: ${who}${kind ? ` (${kind})` : ''} ${verb} ${zone}${where ? ` at ${where}` : ''}`;
+}
+
+/** `Occupancy above the limit: Lobby at HQ (12 of 10)`. */
+function occupancyLine(type: string, event: Record<string, unknown>): string {
+  const what = type === 'COMPLIANCE-VIOLATION' ? 'Occupancy above the limit' : type === 'COMPLIANCE-OK' ? 'Occupancy back within the limit' : `Occupancy ${type}`;
+  const zone = text(event.zone_name) ?? text(event.zone_id) ?? 'a zone';
+  const where = text(event.site_name) ?? text(event.site_id);
+  const counts = typeof event.current_occupancy === 'number' && typeof event.occupancy_limit === 'number' ? ` (${event.current_occupancy} of ${event.occupancy_limit})` : '';
+  return `${what}: ${zone}${where ? ` at ${where}` : ''}${counts}`;
 }
 
 function subjectOf(event: Record<string, unknown>, identity: Identity): string | null {

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { own } from '../shared/own';
 
 export type PrivacyMode = 'off' | 'hash' | 'redact';
 
@@ -6,7 +7,7 @@ export interface PrivacyRules {
   mode: PrivacyMode;
   /** HMAC key for `hash`: a keyed hash, so values cannot be recovered by hashing guesses. */
   key: string | null;
-  /** Personal fields per topic (catalogue spelling); `*` applies to every topic. */
+  /** Personal fields per canonical topic; `*` applies to every topic. */
   fields: Readonly<Record<string, readonly string[]>>;
 }
 
@@ -16,6 +17,9 @@ export const DEFAULT_PRIVATE_FIELDS: Readonly<Record<string, readonly string[]>>
   'guest-authorizations': ['name', 'email', 'mobile', 'company', 'field1', 'field2', 'field3', 'field4', 'sponsor_email', 'sponsor_name'],
   audits: ['admin_name', 'src_ip'],
   'client-info': ['ip', 'hostname'],
+  // Mist Access Assurance: identity-provider user names and certificate names (e-mail addresses, UPNs).
+  'nac-events': ['idp_username', 'cert_cn', 'cert_subject', 'cert_san_upn', 'cert_san_email'],
+  'nac-accounting': ['idp_username', 'cert_cn', 'cert_subject', 'cert_san_upn', 'cert_san_email'],
 };
 
 export const REDACTED = '[redacted]';
@@ -25,9 +29,9 @@ export const REDACTED = '[redacted]';
  * analysts can still count and correlate) or replaced. The event_id is computed before this,
  * over what Mist sent, so deduplication does not depend on the privacy setting.
  */
-export function applyPrivacy(event: Record<string, unknown>, topicKey: string | null, rules: PrivacyRules | undefined): Record<string, unknown> {
+export function applyPrivacy(event: Record<string, unknown>, canonicalTopic: string, rules: PrivacyRules | undefined): Record<string, unknown> {
   if (!rules || rules.mode === 'off') return event;
-  const fields = [...(rules.fields['*'] ?? []), ...((topicKey && rules.fields[topicKey]) || [])];
+  const fields = [...(rules.fields['*'] ?? []), ...(own(rules.fields, canonicalTopic) ?? [])];
   let out: Record<string, unknown> | null = null;
   for (const field of fields) {
     const value = event[field];

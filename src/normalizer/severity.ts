@@ -1,5 +1,6 @@
 import type { Severity } from '../config/file-schema';
 import { own } from '../shared/own';
+import { deviceEventSeverity } from './device-event-severity';
 
 export const SEVERITY_IDS: Readonly<Record<Severity, number>> = { critical: 5, high: 4, medium: 3, low: 2, informational: 1 };
 
@@ -42,22 +43,42 @@ export function mistSeverityOf(event: Record<string, unknown>): string | null {
   return null;
 }
 
-export function severityOf(
-  topic: string,
-  type: string,
-  mistSeverity: string | null,
-  catalogueSeverity: string | null,
-  rules: SeverityRules,
-): Severity {
+/**
+ * An event's CIM severity, in this order (README "Severity"): the config file's override for the
+ * canonical topic and type; the severity Mist states (`severity`, Mist Edge `sys_info.usage.severity`);
+ * else the higher of the generic `ev_type` advisory (NOTICE/warn) and what the type means — the
+ * alarm catalogue, the device-event table, a failed Marvis Minis probe, an occupancy violation, or
+ * the trouble words of the type. So `AP_DISCONNECTED` with `ev_type: NOTICE` is medium, not low.
+ */
+export function severityOf(topic: string, type: string, event: Record<string, unknown>, catalogueSeverity: string | null, rules: SeverityRules): Severity {
   const perTopic = own(rules.overrides, topic);
   const override = perTopic && (own(perTopic, type) ?? own(perTopic, '*'));
   if (override) return override;
-  for (const word of [mistSeverity, catalogueSeverity]) {
-    if (!word) continue;
-    const key = word.toLowerCase();
-    const mapped = own(rules.map, key) ?? own(DEFAULT_SEVERITY_MAP, key);
-    if (mapped) return mapped;
-  }
+  const mapped = (word: unknown): Severity | undefined => {
+    if (typeof word !== 'string' || word.trim() === '') return undefined;
+    const key = word.trim().toLowerCase();
+    return own(rules.map, key) ?? own(DEFAULT_SEVERITY_MAP, key);
+  };
+  const stated = mapped(event.severity) ?? mapped(nested(event, 'sys_info', 'usage', 'severity'));
+  if (stated) return stated;
+  const advisory = mapped(event.ev_type);
+  const meaning = mapped(catalogueSeverity) ?? probeSeverity(topic, event) ?? own(TYPE_SEVERITIES, type.toUpperCase()) ?? deviceEventSeverity(type) ?? troubleSeverity(type);
+  return advisory && SEVERITY_IDS[advisory] > SEVERITY_IDS[meaning] ? advisory : meaning;
+}
+
+/** Types outside the device-event table whose meaning sets a severity. */
+const TYPE_SEVERITIES: Readonly<Record<string, Severity>> = {
+  'COMPLIANCE-VIOLATION': 'medium', // occupancy above the zone's limit
+  'COMPLIANCE-OK': 'informational',
+};
+
+/** Marvis Minis synthetic tests: a failed probe is trouble, one that lost every packet more so. */
+function probeSeverity(topic: string, event: Record<string, unknown>): Severity | undefined {
+  if (!topic.startsWith('minis-') || event.success !== false) return undefined;
+  return Number(event.loss_percentage) >= 100 ? 'high' : 'medium';
+}
+
+function troubleSeverity(type: string): Severity {
   return type.toLowerCase().split(/[^a-z]+/).some((w) => TROUBLE_WORDS.has(w)) ? 'medium' : 'informational';
 }
 

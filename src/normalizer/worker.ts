@@ -3,7 +3,7 @@ import { MessageTooLargeError } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
 import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
 import { eventCodec } from '../domain/mist-event';
-import { routeFor } from '../domain/topic';
+import { canonicalTopic, routeFor } from '../domain/topic';
 import { SCHEMA_HEADER } from '../shared/avro';
 import { LabelLimiter } from '../shared/label-limiter';
 import type { RoleDeps } from '../shared/role-deps';
@@ -64,7 +64,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
           const event = result.event;
           if (routeFor(routes, event.topic)?.drop) continue;
           if (written.has(event.event_id) || window.has(event.event_id, clock.now())) {
-            metrics.normalizer?.duplicates.inc({ topic: topicLabel.value(event.topic) });
+            metrics.normalizer?.duplicates.inc({ topic: topicLabel.value(canonicalTopic(event.topic)) });
             continue;
           }
           let value: Buffer;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EmbeddedBus } from '../../src/bus/embedded/embedded-bus';
 import { eventIdsOf } from '../helpers/events';
-import { eventually, sample, sampleFiles } from '../helpers/fixtures';
+import { eventually, sample, sampleFiles, sampleJson } from '../helpers/fixtures';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
 import { metricSum as counter, postWebhook, startPipeline } from '../helpers/pipeline';
 
@@ -51,7 +51,7 @@ describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
       source: 'mistbridge',
       sourcetype: 'juniper:mist:alarms',
       index: 'mist',
-      fields: { topic: 'alarms', type: 'device_down', severity: 'medium', org_id: '09dac91f-6e73-4100-89f7-698e0fafbb1b' },
+      fields: { mb_topic: 'alarms', mb_severity: 'medium', mb_org_id: '09dac91f-6e73-4100-89f7-698e0fafbb1b' },
     });
     expect(down.event).toMatchObject({ device_mac: 'd420b02000fa', mist_severity: 'warn', state: null, timestamp: 1629753888000 });
     await eventually(() => hec.incidents().length > 0, 'incident writes at HEC');
@@ -212,6 +212,31 @@ describe('a flood far above capacity', () => {
   });
 });
 
+
+describe('org- and site-level webhooks for one topic (the Mist guide\'s first warning)', () => {
+  it('deliver one event: the pair collapses by event_id, whatever the spelling of the topic', async () => {
+    const hec = await new FakeHec().start();
+    const pipeline = await startPipeline(hecEnv(hec));
+    try {
+      const alarm = sampleJson('alarms__device-down-alarmdef.json').events[0]!;
+      const org = JSON.stringify({ topic: 'alarms', events: [{ ...alarm, for_site: false }] });
+      const site = JSON.stringify({ topic: 'alarms', events: [{ ...alarm, for_site: true }] });
+      expect((await postWebhook(pipeline.url, org)).status).toBe(200);
+      expect((await postWebhook(pipeline.url, site)).status).toBe(200);
+      const location = sampleJson('location_asset__ble-asset.json').events[0]!;
+      expect((await postWebhook(pipeline.url, JSON.stringify({ topic: 'location_asset', events: [location] }))).status).toBe(200);
+      expect((await postWebhook(pipeline.url, JSON.stringify({ topic: 'location-asset', events: [location] }))).status).toBe(200);
+      await eventually(async () => (await counter(pipeline, 'mistbridge_events_duplicate_total', {})) === 2, 'two duplicates dropped');
+      await eventually(() => hec.events().length === 2, 'two events delivered');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(hec.events().map((e) => e.sourcetype).sort()).toEqual(['juniper:mist:alarms', 'juniper:mist:location-asset']);
+      expect(await counter(pipeline, 'mistbridge_events_duplicate_total', { topic: 'location-asset' })).toBe(1);
+    } finally {
+      await pipeline.stop();
+      await hec.stop();
+    }
+  });
+});
 
 describe('schema fingerprints', () => {
   it('a message written with another schema goes to the DLQ of every reader, and the stream moves on', async () => {

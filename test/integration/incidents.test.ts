@@ -70,9 +70,9 @@ describe('incidents end to end: signed webhooks → API, Splunk and metrics agre
 
     // Splunk holds every incident write; its latest per key matches the API.
     await eventually(() => hec.incidents().length >= 5, 'incident writes at HEC');
-    const latest = new Map(hec.incidents().map((e) => [e.fields.key, e.event]));
+    const latest = new Map(hec.incidents().map((e) => [e.event.key, e.event]));
     for (const incident of all) expect(latest.get(incident.key)).toEqual(incident);
-    expect(hec.incidents()[0]).toMatchObject({ sourcetype: 'juniper:mist:incident', fields: { kind: expect.any(String), state: expect.any(String) } });
+    expect(hec.incidents()[0]).toMatchObject({ sourcetype: 'juniper:mist:incident', fields: { mb_kind: expect.any(String), mb_state: expect.any(String) } });
 
     // Metrics agree with the state.
     await eventually(async () => (await gauge(pipeline!, 'mistbridge_incidents_open')).reduce((s, v) => s + v.value, 0) === 3, 'open gauge');

@@ -4,6 +4,7 @@ import { lettersFor, sendDeadLetters } from '../../dlq/dead-letter';
 import { decodeOrDeadLetter } from '../../domain/decode';
 import { incidentCodec } from '../../domain/incident';
 import { eventCodec } from '../../domain/mist-event';
+import { canonicalTopic } from '../../domain/topic';
 import { KNOWN_TOPICS, KNOWN_TYPES } from '../../normalizer/catalogue';
 import { SCHEMA_HEADER } from '../../shared/avro';
 import { LabelLimiter } from '../../shared/label-limiter';
@@ -49,7 +50,7 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
         }
         const event = message.value && decodeOrDeadLetter(events, { ...message, value: message.value }, dead, letter);
         if (!event) continue;
-        const topic = topicLabel.value(event.topic);
+        const topic = topicLabel.value(canonicalTopic(event.topic));
         family.total.inc({ topic, type: typeLabel.value(event.type), severity: event.severity });
         // An event that carried no usable time has no delay to report.
         if (event.time_source !== 'received') family.delay.observe({ topic }, Math.max(0, event.received_at - event.timestamp) / 1000);

@@ -1,7 +1,7 @@
 import type { TopicRoute } from '../../config/file-schema';
 import { publicIncident, type Incident } from '../../domain/incident';
 import type { MistEvent } from '../../domain/mist-event';
-import { routeFor } from '../../domain/topic';
+import { canonicalTopic, routeFor } from '../../domain/topic';
 
 export interface EnvelopeSettings {
   defaultIndex: string | null;
@@ -18,18 +18,18 @@ export function eventEnvelope(event: MistEvent, settings: EnvelopeSettings): str
     time: event.timestamp / 1000,
     host: event.device_name ?? event.device_mac ?? 'mist',
     source: 'mistbridge',
-    sourcetype: route?.sourcetype ?? `juniper:mist:${event.topic}`,
+    sourcetype: route?.sourcetype ?? `juniper:mist:${canonicalTopic(event.topic)}`,
   };
   const index = route?.index ?? settings.defaultIndex;
   if (index) envelope.index = index;
   envelope.event = event;
+  // Indexed names the JSON event never uses: a repeated name would come back multivalue
+  // (`severity=medium,medium`) once search-time JSON extraction adds the event's own field.
   envelope.fields = nonNull({
-    event_id: event.event_id,
-    topic: event.topic,
-    type: event.type,
-    severity: event.severity,
-    org_id: event.org_id,
-    site_id: event.site_id,
+    mb_topic: canonicalTopic(event.topic),
+    mb_severity: event.severity,
+    mb_org_id: event.org_id,
+    mb_site_id: event.site_id,
   });
   return JSON.stringify(envelope);
 }
@@ -52,12 +52,10 @@ export function incidentEnvelope(incident: Incident, index: string | null): stri
   if (index) envelope.index = index;
   envelope.event = publicIncident(incident);
   envelope.fields = nonNull({
-    incident_id: incident.incident_id,
-    key: incident.key,
-    kind: incident.kind,
-    state: incident.state,
-    severity: incident.severity,
-    site_id: incident.site_id,
+    mb_kind: incident.kind,
+    mb_state: incident.state,
+    mb_severity: incident.severity,
+    mb_site_id: incident.site_id,
   });
   return JSON.stringify(envelope);
 }

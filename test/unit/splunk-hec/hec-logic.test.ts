@@ -62,14 +62,14 @@ describe('HEC envelope (CONTRACT section 5)', () => {
     expect(envelope).not.toHaveProperty('index');
     expect(envelope.event.event_id).toBe(event!.event_id);
     expect(envelope.event.mist_severity).toBe('critical');
+    // Indexed fields never repeat a name of the JSON event (CONTRACT section 5): mb_* names.
     expect(envelope.fields).toEqual({
-      event_id: event!.event_id,
-      topic: 'alarms',
-      type: 'ap_bad_cable',
-      severity: 'critical',
-      org_id: 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
-      site_id: 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
+      mb_topic: 'alarms',
+      mb_severity: 'critical',
+      mb_org_id: 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
+      mb_site_id: 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
     });
+    for (const name of Object.keys(envelope.fields)) expect(envelope.event).not.toHaveProperty(name);
   });
 
   it('uses the topic route for index and sourcetype, else SPLUNK_HEC_INDEX', () => {
