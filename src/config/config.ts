@@ -14,7 +14,13 @@ export interface Config {
     maxConnections: number;
     requestTimeoutMs: number;
   };
-  auth: { secrets: string[]; token: string | null; allowUnsigned: boolean; allowedSources: string[] | null };
+  auth: {
+    secrets: string[];
+    token: string | null;
+    oauth2: { jwksUrl: string; issuer: string; audience: string } | null;
+    allowUnsigned: boolean;
+    allowedSources: string[] | null;
+  };
   ingress: { maxBodyBytes: number; maxEvents: number; timeoutMs: number; maxBacklogBytes: number };
   drainTimeoutMs: number;
   kafka: KafkaConfig | null;

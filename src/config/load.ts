@@ -72,16 +72,24 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
   if (get('KAFKA_BROKERS') === undefined && roles.includes('ingress') && !roles.includes('normalizer'))
     problems.push('MISTBRIDGE_ROLES: on the embedded bus (KAFKA_BROKERS unset) a process with the ingress role must also run the normalizer role; add normalizer, or set KAFKA_BROKERS to run the roles apart');
 
+  const oauth2Values = ['MIST_OAUTH2_JWKS_URL', 'MIST_OAUTH2_ISSUER', 'MIST_OAUTH2_AUDIENCE'].map((name) => get<string>(name));
+  if (oauth2Values.some((v) => v !== undefined) && oauth2Values.some((v) => v === undefined))
+    problems.push('MIST_OAUTH2_JWKS_URL/MIST_OAUTH2_ISSUER/MIST_OAUTH2_AUDIENCE: set the three together or none');
+  if (oauth2Values[0] !== undefined && get('MIST_WEBHOOK_TOKEN') !== undefined)
+    problems.push('MIST_WEBHOOK_TOKEN/MIST_OAUTH2_JWKS_URL: a bearer token is either the static token or an OAuth2 JWT; set one of them');
+  const fileSecrets = readSecretsFile(get<string>('MIST_WEBHOOK_SECRETS_FILE'), problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const secrets = [get<string>('MIST_WEBHOOK_SECRET'), get<string>('MIST_WEBHOOK_SECRET_PREVIOUS')].filter(
+  const secrets = [get<string>('MIST_WEBHOOK_SECRET'), get<string>('MIST_WEBHOOK_SECRET_PREVIOUS'), ...fileSecrets].filter(
     (s): s is string => s !== undefined,
   );
   const token = get<string>('MIST_WEBHOOK_TOKEN') ?? null;
+  const oauth2 = oauth2Values[0] !== undefined ? { jwksUrl: oauth2Values[0], issuer: oauth2Values[1]!, audience: oauth2Values[2]! } : null;
   const allowUnsigned = get<boolean>('MIST_ALLOW_UNSIGNED') ?? false;
   const hostSetting = get<string>('HOST');
   // CONTRACT section 2: an unauthenticated ingress never listens beyond loopback unless told to.
-  const protectedMode = roles.includes('ingress') && secrets.length === 0 && token === null && !allowUnsigned;
+  const protectedMode = roles.includes('ingress') && secrets.length === 0 && token === null && oauth2 === null && !allowUnsigned;
   const host = protectedMode ? (hostSetting && LOOPBACK.test(hostSetting) ? hostSetting : '127.0.0.1') : (hostSetting ?? '0.0.0.0');
 
   const brokers = get<string[]>('KAFKA_BROKERS');
@@ -97,7 +105,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       maxConnections: get<number>('HTTP_MAX_CONNECTIONS')!,
       requestTimeoutMs: get<number>('HTTP_REQUEST_TIMEOUT_MS')!,
     },
-    auth: { secrets, token, allowUnsigned, allowedSources: get<string[]>('MIST_SOURCE_ALLOW') ?? null },
+    auth: { secrets, token, oauth2, allowUnsigned, allowedSources: get<string[]>('MIST_SOURCE_ALLOW') ?? null },
     ingress: {
       maxBodyBytes: get<number>('MAX_BODY_BYTES')!,
       maxEvents: get<number>('MAX_EVENTS_PER_WEBHOOK')!,
@@ -236,6 +244,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     auth: {
       signature: config.auth.secrets.length > 0,
       token: config.auth.token !== null,
+      oauth2: config.auth.oauth2 ? { jwks: config.auth.oauth2.jwksUrl, issuer: config.auth.oauth2.issuer } : false,
       allowUnsigned: config.auth.allowUnsigned,
       allowedSources: config.auth.allowedSources,
     },
@@ -244,6 +253,22 @@ export function describeConfig(config: Config): Record<string, unknown> {
     bus: config.kafka ? { kind: 'kafka', brokers: config.kafka.brokers, prefix: config.topicPrefix } : { kind: 'embedded', dataDir: config.dataDir },
     splunk: config.splunk ? { url: redactUrl(config.splunk.url), index: config.splunk.index, ack: config.splunk.ack } : 'off',
   };
+}
+
+/** MIST_WEBHOOK_SECRETS_FILE: one secret per line (blank lines and `#` comments skipped). */
+function readSecretsFile(path: string | undefined, problems: string[]): string[] {
+  if (path === undefined) return [];
+  try {
+    const secrets = readFileSync(path, 'utf8')
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    if (secrets.length === 0) problems.push(`MIST_WEBHOOK_SECRETS_FILE: ${path} holds no secret`);
+    return secrets;
+  } catch (err) {
+    problems.push(`MIST_WEBHOOK_SECRETS_FILE: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    return [];
+  }
 }
 
 /** A URL as logs may show it: user and password (`https://user:pass@host`) replaced. */

@@ -1,40 +1,45 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { JwtVerifier } from './jwt';
 
 export interface AuthSettings {
-  /** Current secret first, then the previous one during a rotation. */
+  /** HMAC secrets: the current one, the previous one while rotating, and MIST_WEBHOOK_SECRETS_FILE's. */
   secrets: readonly string[];
+  /** A static bearer token Mist sends as a custom header (MIST_WEBHOOK_TOKEN). */
   token: string | null;
+  /** Mist `oauth2` webhooks: the bearer token is a JWT of the configured identity provider. */
+  oauth2?: JwtVerifier | null;
 }
 
-export type AuthResult = { ok: true; method: string } | { ok: false; reason: string };
+export type AuthResult = { ok: true; method: string } | { ok: false; reason: string; unavailable?: boolean };
 
 type Headers = Record<string, string | string[] | undefined>;
 
 /**
- * CONTRACT section 3: every configured check must pass. Signature: `X-Mist-Signature-v2` =
- * lowercase hex HMAC-SHA256(secret, raw body); only when it is absent is `X-Mist-Signature`
- * (HMAC-SHA1) consulted. Comparisons are constant-time. Node lower-cases header names.
+ * CONTRACT sections 2–3. A request that carries `X-Mist-Signature-v2` (or only `X-Mist-Signature`,
+ * HMAC-SHA1) must pass the HMAC check against one of the secrets. A request without one must carry
+ * a bearer token that passes the configured check: the static token, or the OAuth2 JWT (Mist never
+ * signs `oauth2` webhooks). Nothing configured: every request passes (protected mode keeps such a
+ * process on loopback). Comparisons are constant-time; Node lower-cases header names.
  */
-export function verifyAuth(headers: Headers, body: Buffer, settings: AuthSettings): AuthResult {
-  const methods: string[] = [];
-  if (settings.secrets.length > 0) {
+export async function verifyAuth(headers: Headers, body: Buffer, settings: AuthSettings): Promise<AuthResult> {
+  const hasSecrets = settings.secrets.length > 0;
+  const bearerCheck = settings.token !== null || Boolean(settings.oauth2);
+  if (!hasSecrets && !bearerCheck) return { ok: true, method: 'none' };
+
+  if (hasSecrets) {
     const v2 = single(headers['x-mist-signature-v2']);
     const v1 = single(headers['x-mist-signature']);
-    if (v2 !== undefined) {
-      if (!matchesAny(v2, 'sha256', body, settings.secrets)) return { ok: false, reason: 'X-Mist-Signature-v2 does not match the body' };
-      methods.push('signature-v2');
-    } else if (v1 !== undefined) {
-      if (!matchesAny(v1, 'sha1', body, settings.secrets)) return { ok: false, reason: 'X-Mist-Signature does not match the body' };
-      methods.push('signature-v1');
-    } else return { ok: false, reason: 'missing X-Mist-Signature-v2 header' };
+    if (v2 !== undefined) return matchesAny(v2, 'sha256', body, settings.secrets) ? { ok: true, method: 'signature-v2' } : { ok: false, reason: 'X-Mist-Signature-v2 does not match the body' };
+    if (v1 !== undefined) return matchesAny(v1, 'sha1', body, settings.secrets) ? { ok: true, method: 'signature-v1' } : { ok: false, reason: 'X-Mist-Signature does not match the body' };
+    if (!bearerCheck) return { ok: false, reason: 'missing X-Mist-Signature-v2 header' };
   }
-  if (settings.token !== null) {
-    const authorization = single(headers.authorization) ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-    if (!match || !equalText(match[1]!, settings.token)) return { ok: false, reason: 'missing or wrong bearer token' };
-    methods.push('token');
-  }
-  return { ok: true, method: methods.length > 0 ? methods.join('+') : 'none' };
+
+  const match = /^Bearer\s+(\S+)\s*$/i.exec((single(headers.authorization) ?? '').trim());
+  if (!match) return { ok: false, reason: hasSecrets ? 'missing X-Mist-Signature-v2 header or bearer token' : 'missing bearer token' };
+  const presented = match[1]!;
+  if (settings.token !== null) return equalText(presented, settings.token) ? { ok: true, method: 'token' } : { ok: false, reason: 'wrong bearer token' };
+  const jwt = await settings.oauth2!.verify(presented);
+  return jwt.ok ? { ok: true, method: 'oauth2' } : { ok: false, reason: jwt.reason, ...(jwt.unavailable ? { unavailable: true } : {}) };
 }
 
 export function sign(body: Buffer | string, secret: string, algorithm: 'sha256' | 'sha1' = 'sha256'): string {

@@ -86,9 +86,14 @@ export function webhookHandler(deps: WebhookDeps) {
 
   async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     const receivedAt = now();
-    const auth = verifyAuth(req.headers, body, deps.auth);
+    const auth = await verifyAuth(req.headers, body, deps.auth);
+    if (!auth.ok && auth.unavailable) {
+      // The identity provider's keys cannot be fetched: nothing is wrong with the request itself.
+      throttle.log('error', 'jwks', 'webhook not verified: the OAuth2 JWKS cannot be fetched', { reason: auth.reason });
+      return reply(res, 503, 'unavailable', { error: 'cannot verify the token now; retry later' }, { 'retry-after': '10' });
+    }
     if (!auth.ok) {
-      deps.logger.warn('webhook rejected', { reason: auth.reason, remote: req.socket.remoteAddress });
+      throttle.log('warn', 'auth', 'webhook rejected', { reason: auth.reason, remote: req.socket.remoteAddress });
       return reply(res, 401, 'bad_signature', { error: auth.reason });
     }
     const envelope = readEnvelope(body);

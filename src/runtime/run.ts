@@ -7,6 +7,7 @@ import { incidentsApi } from '../correlator/api';
 import { startCorrelator, type CorrelatorHandle } from '../correlator/worker';
 import { Readiness } from '../http/readiness';
 import { startHttp, type HttpServers } from '../http/server';
+import { JwtVerifier } from '../ingress/jwt';
 import { webhookHandler } from '../ingress/webhook';
 import { startNormalizer } from '../normalizer/worker';
 import { GROUPS } from '../bus/topics';
@@ -95,15 +96,20 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
     });
     if (config.http.protectedMode) {
       logger.warn(
-        `protected mode: no MIST_WEBHOOK_SECRET, MIST_WEBHOOK_TOKEN or MIST_ALLOW_UNSIGNED=true, so the ingress listens on ${config.http.host} only; set one of them to accept webhooks from Mist`,
+        `protected mode: no MIST_WEBHOOK_SECRET, MIST_WEBHOOK_TOKEN, MIST_OAUTH2_* or MIST_ALLOW_UNSIGNED=true, so the ingress listens on ${config.http.host} only; set one of them to accept webhooks from Mist`,
       );
     }
+  }
+  const oauth2 = has('ingress') && config.auth.oauth2 ? new JwtVerifier(config.auth.oauth2, { now: () => clock.now() }) : null;
+  if (oauth2) {
+    void oauth2.warm();
+    readiness.add('oauth2_jwks', () => oauth2.status(), { informational: true });
   }
   const webhook = has('ingress')
     ? webhookHandler({
         bus,
         rawTopic: topics.raw,
-        auth: { secrets: config.auth.secrets, token: config.auth.token },
+        auth: { secrets: config.auth.secrets, token: config.auth.token, oauth2 },
         maxBodyBytes: config.ingress.maxBodyBytes,
         maxEvents: config.ingress.maxEvents,
         timeoutMs: config.ingress.timeoutMs,

@@ -178,4 +178,20 @@ describe('loadConfig (CONTRACT section 2)', () => {
     expect(described).not.toContain('svc-user');
     expect(described).toContain('splunk:8088/prefix');
   });
+
+  it('takes OAuth2 settings together or not at all, and never together with the static token', () => {
+    const oauth = { MIST_OAUTH2_JWKS_URL: 'https://idp.example.com/jwks', MIST_OAUTH2_ISSUER: 'https://idp.example.com/', MIST_OAUTH2_AUDIENCE: 'mistbridge' };
+    expect(loadConfig(oauth).auth.oauth2).toEqual({ jwksUrl: 'https://idp.example.com/jwks', issuer: 'https://idp.example.com/', audience: 'mistbridge' });
+    expect(loadConfig(oauth).http.protectedMode).toBe(false);
+    expect(problems({ MIST_OAUTH2_JWKS_URL: oauth.MIST_OAUTH2_JWKS_URL })).toEqual([expect.stringMatching(/set the three together/)]);
+    expect(problems({ ...oauth, MIST_WEBHOOK_TOKEN: 'secret-token' })).toEqual([expect.stringMatching(/MIST_WEBHOOK_TOKEN\/MIST_OAUTH2_JWKS_URL/)]);
+    expect(problems({ ...oauth, MIST_WEBHOOK_TOKEN: 'secret-token' }).join(' ')).not.toContain('secret-token');
+  });
+
+  it('reads MIST_WEBHOOK_SECRETS_FILE, naming the variable and never the content when it cannot', () => {
+    expect(problems({ MIST_WEBHOOK_SECRETS_FILE: '/nonexistent/secrets' })).toEqual(['MIST_WEBHOOK_SECRETS_FILE: cannot read /nonexistent/secrets: ENOENT']);
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-config-'));
+    writeFileSync(join(dir, 's'), 'a\r\n# comment\n b \n');
+    expect(loadConfig({ MIST_WEBHOOK_SECRET: 'main', MIST_WEBHOOK_SECRETS_FILE: join(dir, 's') }).auth.secrets).toEqual(['main', 'a', 'b']);
+  });
 });
