@@ -20,5 +20,5 @@ const server = http.createServer((req, res) => {
     res.end(text);
   });
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ message: 'mistbridge ready', port: server.address().port })}\n`));
+server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ message: 'ready', port: server.address().port })}\n`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -17,7 +17,7 @@ function sign(body) {
 /** Starts `node <script> args` and resolves once it logs its ready line with a port. */
 function startNode(script, args, env) {
   const child = spawn(process.execPath, [script, ...args], {
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', MIST_WEBHOOK_SECRET: SECRET, ...env },
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn', MIST_WEBHOOK_SECRET: SECRET, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -26,9 +26,9 @@ function startNode(script, args, env) {
     createInterface({ input: child.stdout }).on('line', (line) => {
       try {
         const entry = JSON.parse(line);
-        if (entry.message === 'mistbridge ready') {
+        if (entry.message === 'ready') {
           clearTimeout(timer);
-          resolve({ child, port: entry.port, url: `http://127.0.0.1:${entry.port}` });
+          resolve({ child, port: entry.port, url: `http://127.0.0.1:${entry.port}`, adminUrl: `http://127.0.0.1:${entry.adminPort ?? entry.port}` });
         }
       } catch {
         // not a log line

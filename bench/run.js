@@ -231,7 +231,7 @@ async function kafkaBenches() {
     let lag = Infinity;
     while (lag > 0 && performance.now() - started < 120000) {
       await sleep(250);
-      const text = await (await fetch(`${procs[0].url}/metrics`)).text();
+      const text = await (await fetch(`${procs[0].adminUrl}/metrics`)).text();
       const values = [...text.matchAll(/^mistbridge_consumer_lag\{group="mistbridge-normalizer",topic="[^"]+raw",partition="\d+"\} (\d+)/gm)].map((m) => Number(m[1]));
       lag = values.length === 4 ? values.reduce((a, b) => a + b, 0) : Infinity;
     }

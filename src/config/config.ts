@@ -7,8 +7,14 @@ export interface Config {
   roles: Role[];
   http: {
     port: number;
-    adminPort: number | null;
+    /** Equal to `port` (non-zero): one port serves everything. */
+    adminPort: number;
     host: string;
+    adminHost: string;
+    /** Bearer token of `/api/*`, or null (open). */
+    apiToken: string | null;
+    trustedProxies: string[] | null;
+    maxConnectionsPerSource: number;
     protectedMode: boolean;
     tls: { certFile: string; keyFile: string } | null;
     maxConnections: number;
@@ -21,7 +27,7 @@ export interface Config {
     allowUnsigned: boolean;
     allowedSources: string[] | null;
   };
-  ingress: { maxBodyBytes: number; maxEvents: number; timeoutMs: number; maxBacklogBytes: number };
+  ingress: { maxBodyBytes: number; maxEvents: number; timeoutMs: number; maxBacklogBytes: number; maxReadingBytes: number };
   drainTimeoutMs: number;
   kafka: KafkaConfig | null;
   topicPrefix: string;

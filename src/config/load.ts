@@ -65,8 +65,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
     problems.push('TLS_CERT_FILE/TLS_KEY_FILE: set both or neither');
   if (get('PRIVACY_MODE') === 'hash' && get('PRIVACY_HASH_KEY') === undefined)
     problems.push('PRIVACY_HASH_KEY: required when PRIVACY_MODE is hash');
-  const adminPort = get<number>('ADMIN_PORT') ?? null;
-  if (adminPort !== null && adminPort !== 0 && adminPort === get<number>('PORT')) problems.push('ADMIN_PORT: must differ from PORT');
+  const adminPort = get<number>('ADMIN_PORT')!;
   // CONTRACT section 1: on the embedded bus the raw journal is drained only by this process's
   // normalizer; an ingress without it would answer 200 for webhooks nothing ever processes.
   if (get('KAFKA_BROKERS') === undefined && roles.includes('ingress') && !roles.includes('normalizer'))
@@ -100,6 +99,10 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       port: get<number>('PORT')!,
       adminPort,
       host,
+      adminHost: get<string>('ADMIN_HOST') ?? host,
+      apiToken: get<string>('API_TOKEN') ?? null,
+      trustedProxies: get<string[]>('TRUSTED_PROXIES') ?? null,
+      maxConnectionsPerSource: get<number>('HTTP_MAX_CONNECTIONS_PER_SOURCE')!,
       protectedMode,
       tls: get<string>('TLS_CERT_FILE') ? { certFile: get<string>('TLS_CERT_FILE')!, keyFile: get<string>('TLS_KEY_FILE')! } : null,
       maxConnections: get<number>('HTTP_MAX_CONNECTIONS')!,
@@ -111,6 +114,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       maxEvents: get<number>('MAX_EVENTS_PER_WEBHOOK')!,
       timeoutMs: get<number>('INGRESS_TIMEOUT_MS')!,
       maxBacklogBytes: get<number>('INGRESS_MAX_BACKLOG_BYTES')!,
+      maxReadingBytes: get<number>('INGRESS_MAX_READING_BYTES')!,
     },
     drainTimeoutMs: get<number>('DRAIN_TIMEOUT_MS')!,
     kafka: brokers
@@ -238,9 +242,10 @@ function deepFreeze<T>(value: T): T {
 
 /** What start-up logs about the configuration: everything but secrets. */
 export function describeConfig(config: Config): Record<string, unknown> {
+  const { apiToken, ...http } = config.http;
   return {
     roles: config.roles,
-    http: config.http,
+    http: { ...http, apiToken: apiToken !== null },
     auth: {
       signature: config.auth.secrets.length > 0,
       token: config.auth.token !== null,

@@ -52,9 +52,14 @@ const level = z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'sill
 
 export const VARIABLES: readonly Variable[] = [
   { name: 'MISTBRIDGE_ROLES', schema: roles, default: ROLES.join(','), doc: 'roles this process runs (same as `run --roles`)' },
-  { name: 'PORT', schema: port, default: '8080', doc: 'HTTP port: webhooks, health, metrics, incidents API' },
-  { name: 'ADMIN_PORT', schema: port, doc: 'when set, `/metrics`, `/readyz` and `/api/*` move to this port' },
+  { name: 'PORT', schema: port, default: '8080', doc: 'HTTP port: `POST /webhooks/mist` and `/healthz` only (the port that faces Mist)' },
+  { name: 'ADMIN_PORT', schema: port, default: '8081', doc: '`/metrics`, `/readyz`, `/api/*` (and `/healthz`); equal to `PORT` (non-zero) = one port for everything; `0` = any free port' },
   { name: 'HOST', schema: text, doc: 'listen address (default 0.0.0.0, loopback in protected mode)' },
+  { name: 'ADMIN_HOST', schema: text, doc: 'listen address of the admin port (default: the address `PORT` listens on)' },
+  { name: 'API_TOKEN', schema: text, secret: true, doc: 'when set, `/api/*` requires `Authorization: Bearer <token>`' },
+  { name: 'TRUSTED_PROXIES', schema: list.refine((v) => v.every(validSource), 'must be IP addresses or CIDR blocks, comma-separated'), doc: 'reverse proxies (Ingress, TLS front end): behind them the client address is the right-most untrusted `X-Forwarded-For` entry' },
+  { name: 'HTTP_MAX_CONNECTIONS_PER_SOURCE', schema: int(1, 1_000_000), default: '64', doc: 'open connections per client address on the webhook port (trusted proxies exempt)' },
+  { name: 'INGRESS_MAX_READING_BYTES', schema: int(1024, 2 ** 40), default: '67108864', doc: 'bytes of webhook bodies being read (before their signature can be checked) at most, across connections; beyond it 503' },
   { name: 'MIST_WEBHOOK_SECRET', schema: text, secret: true, doc: 'HMAC secret configured on the Mist webhook' },
   { name: 'MIST_WEBHOOK_SECRET_PREVIOUS', schema: text, secret: true, doc: 'previous secret, still accepted while rotating' },
   { name: 'MIST_WEBHOOK_TOKEN', schema: text, secret: true, doc: 'token Mist sends as custom header `Authorization: Bearer <token>` (not together with `MIST_OAUTH2_*`)' },

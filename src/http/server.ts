@@ -1,8 +1,9 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type Server } from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import express, { type Express, type Request, type Response, type Router } from 'express';
+import type { AddressInfo, Socket } from 'node:net';
+import express, { type Express, type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../shared/logger';
 import type { Readiness } from './readiness';
@@ -10,7 +11,9 @@ import type { Readiness } from './readiness';
 export interface HttpDeps {
   host: string;
   port: number;
-  adminPort: number | null;
+  adminHost: string;
+  /** Equal to `port` (non-zero): one port for everything. */
+  adminPort: number;
   /** PEM files: the webhook port speaks HTTPS. */
   tls?: { certFile: string; keyFile: string } | null;
   maxConnections?: number;
@@ -20,22 +23,28 @@ export interface HttpDeps {
   logger: Logger;
   /** Present when this process runs the ingress role. */
   webhook?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
-  /** Present when this process runs the correlator role. */
+  /** Decides at accept time whether a socket on the webhook port may stay (null) or is cut (why). */
+  admit?: (socket: Socket) => string | null;
+  /** `/api/*` routes (incidents, devices, tail, DLQ redrive). */
   api?: Router;
+  /** When set, `/api/*` requires `Authorization: Bearer <token>`. */
+  apiToken?: string | null;
 }
 
 export interface HttpServers {
   port: number;
-  adminPort: number | null;
+  adminPort: number;
   /** Stops accepting, lets in-flight requests finish within `timeoutMs`, then cuts what is left. */
   close(timeoutMs: number): Promise<void>;
 }
 
 /**
- * PORT serves webhooks and /healthz; /readyz, /metrics and /api/* live on ADMIN_PORT when it is set,
- * else on PORT too (CONTRACT sections 2 and 3).
+ * CONTRACT sections 2–3: PORT (the one that faces Mist over the internet) serves only
+ * `POST /webhooks/mist` and `/healthz`; `/metrics`, `/readyz` and `/api/*` live on ADMIN_PORT.
+ * ADMIN_PORT equal to PORT serves everything on one port.
  */
 export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
+  const single = deps.adminPort === deps.port && deps.port !== 0;
   const publicApp = baseApp();
   if (deps.webhook) {
     publicApp.post('/webhooks/mist', deps.webhook); // reached through Express only with a query string: the fast path below takes the bare path
@@ -43,7 +52,7 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
       res.set('allow', 'POST').status(405).json({ error: 'use POST' });
     });
   }
-  const adminApp = deps.adminPort !== null ? baseApp() : publicApp;
+  const adminApp = single ? publicApp : baseApp();
   adminApp.get('/readyz', async (_req, res) => {
     const report = await deps.readiness.report();
     res.status(report.ready ? 200 : 503).json(report);
@@ -51,7 +60,7 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   adminApp.get('/metrics', async (_req, res) => {
     res.set('content-type', deps.registry.contentType).send(await deps.registry.metrics());
   });
-  if (deps.api) adminApp.use('/api', deps.api);
+  if (deps.api) adminApp.use('/api', bearer(deps.apiToken ?? null), deps.api);
   for (const app of new Set([publicApp, adminApp])) {
     app.use((_req: Request, res: Response) => {
       res.status(404).json({ error: 'not found' });
@@ -73,13 +82,19 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   const publicListener: http.RequestListener = webhook
     ? (req, res) => (req.method === 'POST' && req.url === '/webhooks/mist' ? webhook(req, res) : publicApp(req, res))
     : publicApp;
-  const servers = [
-    await listen(tls ? https.createServer({ ...options, ...tls }, publicListener) : http.createServer(options, publicListener), deps.host, deps.port, limits),
-  ];
-  if (adminApp !== publicApp) servers.push(await listen(http.createServer(options, adminApp), deps.host, deps.adminPort!, limits));
+  const publicServer = tls ? https.createServer({ ...options, ...tls }, publicListener) : http.createServer(options, publicListener);
+  if (deps.admit) {
+    const admit = deps.admit;
+    publicServer.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+      if (admit(socket) !== null) socket.destroy();
+    });
+  }
+  const servers = [await listen(publicServer, deps.host, deps.port, limits)];
+  if (!single) servers.push(await listen(http.createServer(options, adminApp), deps.adminHost, deps.adminPort, limits));
+  const bound = servers.map((s) => (s.address() as AddressInfo).port);
   return {
-    port: (servers[0]!.address() as AddressInfo).port,
-    adminPort: servers[1] ? (servers[1].address() as AddressInfo).port : null,
+    port: bound[0]!,
+    adminPort: bound[1] ?? bound[0]!,
     close: (timeoutMs) => Promise.all(servers.map((s) => closeServer(s, timeoutMs))).then(() => undefined),
   };
 
@@ -92,6 +107,18 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
     });
     return app;
   }
+}
+
+/** API_TOKEN: constant-time comparison of digests, a JSON 401 otherwise; never logged. */
+function bearer(token: string | null) {
+  const expected = token === null ? null : createHash('sha256').update(token).digest();
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (expected === null) return next();
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const given = createHash('sha256').update(match?.[1] ?? '').digest();
+    if (match && timingSafeEqual(given, expected)) return next();
+    res.status(401).set('www-authenticate', 'Bearer').json({ error: 'API_TOKEN required: send Authorization: Bearer <token>' });
+  };
 }
 
 function listen(server: Server, host: string, port: number, limits: { maxConnections: number; requestTimeoutMs: number }): Promise<Server> {

@@ -14,23 +14,27 @@ export type AuthResult = { ok: true; method: string } | { ok: false; reason: str
 
 type Headers = Record<string, string | string[] | undefined>;
 
+/** What the headers alone decide: pass or refuse now, or check the signature once the body is read. */
+export type AuthPlan = AuthResult | { ok: 'signature'; header: 'v2' | 'v1'; value: string };
+
 /**
  * CONTRACT sections 2–3. A request that carries `X-Mist-Signature-v2` (or only `X-Mist-Signature`,
  * HMAC-SHA1) must pass the HMAC check against one of the secrets. A request without one must carry
  * a bearer token that passes the configured check: the static token, or the OAuth2 JWT (Mist never
  * signs `oauth2` webhooks). Nothing configured: every request passes (protected mode keeps such a
- * process on loopback). Comparisons are constant-time; Node lower-cases header names.
+ * process on loopback). Everything but the HMAC is decided from the headers, before the body is
+ * read (an unauthenticated client cannot make the ingress hold its upload).
  */
-export async function verifyAuth(headers: Headers, body: Buffer, settings: AuthSettings): Promise<AuthResult> {
+export async function authenticate(headers: Headers, settings: AuthSettings): Promise<AuthPlan> {
   const hasSecrets = settings.secrets.length > 0;
   const bearerCheck = settings.token !== null || Boolean(settings.oauth2);
   if (!hasSecrets && !bearerCheck) return { ok: true, method: 'none' };
 
   if (hasSecrets) {
     const v2 = single(headers['x-mist-signature-v2']);
+    if (v2 !== undefined) return { ok: 'signature', header: 'v2', value: v2 };
     const v1 = single(headers['x-mist-signature']);
-    if (v2 !== undefined) return matchesAny(v2, 'sha256', body, settings.secrets) ? { ok: true, method: 'signature-v2' } : { ok: false, reason: 'X-Mist-Signature-v2 does not match the body' };
-    if (v1 !== undefined) return matchesAny(v1, 'sha1', body, settings.secrets) ? { ok: true, method: 'signature-v1' } : { ok: false, reason: 'X-Mist-Signature does not match the body' };
+    if (v1 !== undefined) return { ok: 'signature', header: 'v1', value: v1 };
     if (!bearerCheck) return { ok: false, reason: 'missing X-Mist-Signature-v2 header' };
   }
 
@@ -40,6 +44,18 @@ export async function verifyAuth(headers: Headers, body: Buffer, settings: AuthS
   if (settings.token !== null) return equalText(presented, settings.token) ? { ok: true, method: 'token' } : { ok: false, reason: 'wrong bearer token' };
   const jwt = await settings.oauth2!.verify(presented);
   return jwt.ok ? { ok: true, method: 'oauth2' } : { ok: false, reason: jwt.reason, ...(jwt.unavailable ? { unavailable: true } : {}) };
+}
+
+/** The HMAC check of a plan that needs the body. */
+export function checkSignature(plan: Extract<AuthPlan, { ok: 'signature' }>, body: Buffer, secrets: readonly string[]): AuthResult {
+  const [algorithm, name] = plan.header === 'v2' ? (['sha256', 'X-Mist-Signature-v2'] as const) : (['sha1', 'X-Mist-Signature'] as const);
+  return matchesAny(plan.value, algorithm, body, secrets) ? { ok: true, method: `signature-${plan.header}` } : { ok: false, reason: `${name} does not match the body` };
+}
+
+/** Both steps at once (tests, tools). */
+export async function verifyAuth(headers: Headers, body: Buffer, settings: AuthSettings): Promise<AuthResult> {
+  const plan = await authenticate(headers, settings);
+  return plan.ok === 'signature' ? checkSignature(plan, body, settings.secrets) : plan;
 }
 
 export function sign(body: Buffer | string, secret: string, algorithm: 'sha256' | 'sha1' = 'sha256'): string {

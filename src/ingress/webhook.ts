@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BlockList, isIP } from 'node:net';
 import type { Bus } from '../bus/bus';
 import { BusUnavailableError, MessageTooLargeError } from '../bus/bus';
 import { LogThrottle } from '../shared/log-throttle';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import { readEnvelope } from './envelope';
-import { verifyAuth, type AuthSettings } from './verify';
+import type { SourcePolicy } from './sources';
+import { authenticate, checkSignature, type AuthSettings } from './verify';
 
 export interface WebhookDeps {
   bus: Bus;
@@ -15,11 +15,13 @@ export interface WebhookDeps {
   maxBodyBytes: number;
   /** More events in one body get 413 (MAX_EVENTS_PER_WEBHOOK). */
   maxEvents: number;
+  /** Bytes of bodies being read across connections at most (INGRESS_MAX_READING_BYTES). */
+  maxReadingBytes: number;
   timeoutMs: number;
   metrics: NonNullable<Metrics['ingress']>;
   logger: Logger;
-  /** IP addresses or CIDR blocks allowed to post; null = any. */
-  allowedSources?: readonly string[] | null;
+  /** MIST_SOURCE_ALLOW and TRUSTED_PROXIES. */
+  sources: SourcePolicy;
   now?: () => number;
 }
 
@@ -29,29 +31,37 @@ const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
 /**
  * POST /webhooks/mist (CONTRACT section 3). Answers 200 only after the raw body is durable on the
- * bus; every other outcome has its status, a JSON error and a counter. Plain node req/res, so the
- * hot path carries no framework middleware.
+ * bus; every other outcome has its status, a JSON error and a counter. Everything the headers can
+ * decide (source, declared size, content type, bearer token) is decided before a byte of the body
+ * is read, and the bytes being read are bounded across connections: bodies are read whole before
+ * their signature can be checked, so an unauthenticated client must not be able to make the
+ * ingress hold its uploads. Plain node req/res: the hot path carries no framework middleware.
  */
 export function webhookHandler(deps: WebhookDeps) {
   const now = deps.now ?? Date.now;
+  const throttle = new LogThrottle(deps.logger);
+  let reading = 0;
   const reply = (res: ServerResponse, status: number, outcome: Outcome, body: object, headers: Record<string, string> = {}): void => {
     deps.metrics.webhooks.inc({ outcome });
+    if (outcome === 'accepted') deps.metrics.lastWebhook.set(now() / 1000);
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
     res.end(text);
+    // An answer given before the body was read: the rest is discarded as it comes (never held), and
+    // the connection is not closed under it: closing with unread data resets it, and the client
+    // loses the answer with it. HTTP_REQUEST_TIMEOUT_MS still ends a body that never finishes.
+    if (!res.req.complete) res.req.resume();
   };
 
-  const allowed = deps.allowedSources ? sourceList(deps.allowedSources) : null;
-  const throttle = new LogThrottle(deps.logger);
-
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    if (allowed && !isAllowed(allowed, req.socket.remoteAddress)) {
-      deps.logger.warn('webhook from a source outside MIST_SOURCE_ALLOW', { remote: req.socket.remoteAddress });
-      return reply(res, 403, 'bad_signature', { error: 'source address not allowed' }, { connection: 'close' });
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const client = deps.sources.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+    if (!deps.sources.allows(client)) {
+      throttle.log('warn', 'source', 'webhook from a source outside MIST_SOURCE_ALLOW', { client });
+      return reply(res, 403, 'bad_signature', { error: 'source address not allowed' });
     }
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > deps.maxBodyBytes) {
-      return reply(res, 413, 'too_large', { error: `body larger than ${deps.maxBodyBytes} bytes` }, { connection: 'close' });
+      return reply(res, 413, 'too_large', { error: `body larger than ${deps.maxBodyBytes} bytes` });
     }
     const contentType = req.headers['content-type'] ?? '';
     if (!JSON_TYPE.test(contentType)) {
@@ -61,41 +71,79 @@ export function webhookHandler(deps: WebhookDeps) {
     if (encoding !== 'identity') {
       return reply(res, 415, 'unsupported_media_type', { error: `content-encoding ${encoding} is not supported; send identity` });
     }
+    const plan = await authenticate(req.headers, deps.auth);
+    if (plan.ok === false) return refuse(res, plan, client);
+    if (Number.isFinite(declared) && reading + declared > deps.maxReadingBytes) return busyReading(res);
 
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      if (tooLarge) return;
-      size += chunk.length;
-      if (size > deps.maxBodyBytes) {
-        tooLarge = true;
-        chunks.length = 0;
-        reply(res, 413, 'too_large', { error: `body larger than ${deps.maxBodyBytes} bytes` }, { connection: 'close' });
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => undefined);
-    req.on('end', () => {
-      if (tooLarge) return;
-      void accept(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
+    const body = await readBody(req, res, Number.isFinite(declared) ? declared : 0);
+    if (!body) return;
+    const auth = plan.ok === 'signature' ? checkSignature(plan, body, deps.auth.secrets) : plan;
+    if (auth.ok === false) return refuse(res, auth, client);
+    await accept(req, res, body, auth.method);
   };
 
-  async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-    const receivedAt = now();
-    const auth = await verifyAuth(req.headers, body, deps.auth);
-    if (!auth.ok && auth.unavailable) {
+  function refuse(res: ServerResponse, auth: { reason: string; unavailable?: boolean }, client: string | undefined): void {
+    if (auth.unavailable) {
       // The identity provider's keys cannot be fetched: nothing is wrong with the request itself.
       throttle.log('error', 'jwks', 'webhook not verified: the OAuth2 JWKS cannot be fetched', { reason: auth.reason });
       return reply(res, 503, 'unavailable', { error: 'cannot verify the token now; retry later' }, { 'retry-after': '10' });
     }
-    if (!auth.ok) {
-      throttle.log('warn', 'auth', 'webhook rejected', { reason: auth.reason, remote: req.socket.remoteAddress });
-      return reply(res, 401, 'bad_signature', { error: auth.reason });
-    }
+    throttle.log('warn', 'auth', 'webhook rejected', { reason: auth.reason, client });
+    return reply(res, 401, 'bad_signature', { error: auth.reason });
+  }
+
+  function busyReading(res: ServerResponse): void {
+    throttle.log('warn', 'reading', 'webhook refused: INGRESS_MAX_READING_BYTES of bodies are being read', { reading });
+    reply(res, 503, 'unavailable', { error: 'too many uploads in progress; retry later' }, { 'retry-after': '2' });
+  }
+
+  /** The whole body, counted against the reading bound while it arrives; null once an answer was given. */
+  function readBody(req: IncomingMessage, res: ServerResponse, reserved: number): Promise<Buffer | null> {
+    reading += reserved;
+    let held = reserved;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      reading -= held;
+    };
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const stop = (answer: () => void): void => {
+        release();
+        chunks.length = 0;
+        answer();
+        resolve(null);
+      };
+      req.on('data', (chunk: Buffer) => {
+        if (released) return;
+        size += chunk.length;
+        if (size > held) {
+          reading += size - held;
+          held = size;
+        }
+        if (size > deps.maxBodyBytes) return stop(() => reply(res, 413, 'too_large', { error: `body larger than ${deps.maxBodyBytes} bytes` }));
+        if (reading > deps.maxReadingBytes) return stop(() => busyReading(res));
+        chunks.push(chunk);
+      });
+      req.on('error', () => undefined);
+      req.on('close', () => {
+        if (!released && !req.complete) {
+          release();
+          resolve(null);
+        }
+      });
+      req.on('end', () => {
+        if (released) return;
+        release();
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      });
+    });
+  }
+
+  async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer, method: string): Promise<void> {
+    const receivedAt = now();
     const envelope = readEnvelope(body);
     if (!envelope.ok) return reply(res, 400, 'malformed', { error: envelope.error });
     if (envelope.eventCount > deps.maxEvents) {
@@ -109,7 +157,7 @@ export function webhookHandler(deps: WebhookDeps) {
     try {
       await deps.bus.produce(
         deps.rawTopic,
-        [{ key: envelope.key, value: body, headers: { received_at: String(receivedAt), content_type: req.headers['content-type'] ?? '', auth: auth.method } }],
+        [{ key: envelope.key, value: body, headers: { received_at: String(receivedAt), content_type: req.headers['content-type'] ?? '', auth: method } }],
         { timeoutMs: deps.timeoutMs },
       );
     } catch (err) {
@@ -124,22 +172,4 @@ export function webhookHandler(deps: WebhookDeps) {
     throttle.reset('store');
     reply(res, 200, 'accepted', { accepted: envelope.eventCount });
   }
-}
-
-function sourceList(sources: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const source of sources) {
-    const [address, prefix] = source.split('/');
-    const type = isIP(address!) === 6 ? 'ipv6' : 'ipv4';
-    if (prefix === undefined) list.addAddress(address!, type);
-    else list.addSubnet(address!, Number(prefix), type);
-  }
-  return list;
-}
-
-function isAllowed(list: BlockList, remote: string | undefined): boolean {
-  if (!remote) return false;
-  // IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d.
-  const address = remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 ? remote.slice(7) : remote;
-  return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
 }

@@ -8,6 +8,8 @@ import { startCorrelator, type CorrelatorHandle } from '../correlator/worker';
 import { Readiness } from '../http/readiness';
 import { startHttp, type HttpServers } from '../http/server';
 import { JwtVerifier } from '../ingress/jwt';
+import { SourcePolicy } from '../ingress/sources';
+import { LogThrottle } from '../shared/log-throttle';
 import { webhookHandler } from '../ingress/webhook';
 import { startNormalizer } from '../normalizer/worker';
 import { GROUPS } from '../bus/topics';
@@ -105,6 +107,8 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
     void oauth2.warm();
     readiness.add('oauth2_jwks', () => oauth2.status(), { informational: true });
   }
+  const sources = new SourcePolicy(config.auth.allowedSources, config.http.trustedProxies, config.http.maxConnectionsPerSource);
+  const ingressLogger = logger.child({ role: 'ingress' });
   const webhook = has('ingress')
     ? webhookHandler({
         bus,
@@ -112,16 +116,19 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         auth: { secrets: config.auth.secrets, token: config.auth.token, oauth2 },
         maxBodyBytes: config.ingress.maxBodyBytes,
         maxEvents: config.ingress.maxEvents,
+        maxReadingBytes: config.ingress.maxReadingBytes,
         timeoutMs: config.ingress.timeoutMs,
         now: () => clock.now(),
         metrics: metrics.ingress!,
-        logger: logger.child({ role: 'ingress' }),
-        allowedSources: config.auth.allowedSources,
+        logger: ingressLogger,
+        sources,
       })
     : undefined;
+  const refusals = new LogThrottle(ingressLogger);
   const http = await startHttp({
     host: config.http.host,
     port: config.http.port,
+    adminHost: config.http.adminHost,
     adminPort: config.http.adminPort,
     tls: config.http.tls,
     maxConnections: config.http.maxConnections,
@@ -130,9 +137,24 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
     readiness,
     logger,
     webhook,
+    admit: webhook
+      ? (socket) => {
+          const refused = sources.admit(socket);
+          if (refused) {
+            // A refused connection is a webhook that did not get in: counted with the failed authentications.
+            if (refused.includes('MIST_SOURCE_ALLOW')) metrics.ingress!.webhooks.inc({ outcome: 'bad_signature' });
+            refusals.log('warn', refused, 'connection refused on the webhook port', { reason: refused, remote: socket.remoteAddress });
+          }
+          return refused;
+        }
+      : undefined,
     api: correlator ? incidentsApi(() => correlator.view()) : undefined,
+    apiToken: config.http.apiToken,
   });
-  logger.info('mistbridge ready', { host: config.http.host, port: http.port, adminPort: http.adminPort, roles: config.roles });
+  logger.info('ready', readyLine(config, http));
+  if (!LOOPBACK.test(config.http.adminHost) && config.http.apiToken === null) {
+    logger.warn(`the admin port listens on ${config.http.adminHost}:${http.adminPort} without API_TOKEN: /api/* (incidents, devices, dead letters) is open to anyone who can reach it; set API_TOKEN or ADMIN_HOST=127.0.0.1`);
+  }
 
   let stopping: Promise<void> | null = null;
   return {
@@ -159,6 +181,30 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         // Timers and sockets of the roles go; their handlers in flight are not waited for.
         for (const consumer of consumers) void consumer.stop().catch(() => undefined);
       })()),
+  };
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+/** The start-up line a newcomer reads: where to point Mist, which checks guard it, where the rest is. No secrets. */
+function readyLine(config: Config, http: HttpServers): Record<string, unknown> {
+  const scheme = config.http.tls ? 'https' : 'http';
+  const host = (h: string): string => (h === '0.0.0.0' || h === '::' ? '<this host>' : h.includes(':') ? `[${h}]` : h);
+  const auth = [
+    ...(config.auth.secrets.length > 0 ? [`hmac (${config.auth.secrets.length} secret${config.auth.secrets.length > 1 ? 's' : ''})`] : []),
+    ...(config.auth.token ? ['bearer token'] : []),
+    ...(config.auth.oauth2 ? ['oauth2 jwt'] : []),
+    ...(config.auth.allowedSources ? ['source allow-list'] : []),
+  ];
+  return {
+    port: http.port,
+    adminPort: http.adminPort,
+    roles: config.roles,
+    ...(config.roles.includes('ingress') ? { webhook_url: `${scheme}://${host(config.http.host)}:${http.port}/webhooks/mist`, auth: auth.length > 0 ? auth : ['none (protected mode: loopback only)'] } : {}),
+    admin_url: `http://${host(config.http.adminHost)}:${http.adminPort}`,
+    splunk: config.splunk ? 'on' : 'off',
+    mist_api: 'off',
+    notify: 'off',
   };
 }
 

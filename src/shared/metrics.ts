@@ -27,6 +27,11 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
             labelNames: ['outcome'] as const,
             registers,
           }),
+          lastWebhook: new Gauge({
+            name: 'mistbridge_last_webhook_timestamp_seconds',
+            help: 'When the last webhook was accepted (epoch seconds); 0 until the first since start.',
+            registers,
+          }),
         }
       : null,
     normalizer: has('normalizer')

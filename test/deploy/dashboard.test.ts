@@ -20,7 +20,7 @@ describe('Grafana dashboard and Prometheus alerts use only metrics mistbridge ex
   beforeAll(async () => {
     const pipeline = await startPipeline({ SPLUNK_HEC_URL: 'http://127.0.0.1:9', SPLUNK_HEC_TOKEN: 't' });
     try {
-      const text = await (await fetch(`${pipeline.url}/metrics`)).text();
+      const text = await (await fetch(`${pipeline.adminUrl}/metrics`)).text();
       exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
     } finally {
       await pipeline.stop();

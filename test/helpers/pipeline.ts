@@ -11,11 +11,11 @@ import { silentLogger, type Logger } from '../../src/shared/logger';
 export const SECRET = 'mist-webhook-test-secret';
 
 /** A whole embedded mistbridge on loopback port 0 with its own DATA_DIR. */
-export async function startPipeline(env: Record<string, string> = {}, options: RunOptions & { logger?: Logger } = {}): Promise<Runtime & { url: string; dataDir: string }> {
+export async function startPipeline(env: Record<string, string> = {}, options: RunOptions & { logger?: Logger } = {}): Promise<Runtime & { url: string; adminUrl: string; dataDir: string }> {
   const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'mistbridge-test-'));
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: dataDir, DRAIN_TIMEOUT_MS: '3000', ...env });
+  const config = loadConfig({ PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: dataDir, DRAIN_TIMEOUT_MS: '3000', ...env });
   const runtime = await run(config, options.logger ?? silentLogger(), options);
-  return Object.assign(runtime, { url: `http://127.0.0.1:${runtime.http.port}`, dataDir });
+  return Object.assign(runtime, { url: `http://127.0.0.1:${runtime.http.port}`, adminUrl: `http://127.0.0.1:${runtime.http.adminPort}`, dataDir });
 }
 
 /** Posts a body the way Mist does: raw bytes, JSON content type, v2 signature. */

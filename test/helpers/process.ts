@@ -7,8 +7,11 @@ export const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
 export interface MistbridgeProcess {
   child: ChildProcess;
   port: number;
-  adminPort: number | null;
+  adminPort: number;
+  /** The webhook port. */
   url: string;
+  /** The admin port: /metrics, /readyz, /api/*. */
+  adminUrl: string;
   logs: Array<Record<string, unknown>>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
@@ -17,7 +20,7 @@ export interface MistbridgeProcess {
 /** Runs the built CLI (`node dist/cli.js run`) as its own OS process and waits for its ready line. */
 export function startProcess(env: Record<string, string>, args: string[] = ['run']): Promise<MistbridgeProcess> {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -35,10 +38,11 @@ export function startProcess(env: Record<string, string>, args: string[] = ['run
         return;
       }
       logs.push(entry);
-      if (entry.message === 'mistbridge ready') {
+      if (entry.message === 'ready') {
         clearTimeout(timer);
         const port = entry.port as number;
-        resolve({ child, port, adminPort: (entry.adminPort as number | null) ?? null, url: `http://127.0.0.1:${port}`, logs, exited });
+        const adminPort = entry.adminPort as number;
+        resolve({ child, port, adminPort, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, logs, exited });
       }
     });
   });

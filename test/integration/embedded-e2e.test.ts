@@ -118,7 +118,7 @@ describe('embedded pipeline end to end: signed webhooks → fake HEC', () => {
     pipeline = await startPipeline(hecEnv(hec));
     await postWebhook(pipeline.url, sample('alarms__switch-down-alarmdef.json'));
     const readyz = async (): Promise<{ status: number; body: ReadyBody }> => {
-      const response = await fetch(`${pipeline!.url}/readyz`);
+      const response = await fetch(`${pipeline!.adminUrl}/readyz`);
       return { status: response.status, body: (await response.json()) as ReadyBody };
     };
     await eventually(async () => (await readyz()).body.checks.splunk_sink?.paused === true, 'paused sink');

@@ -16,7 +16,7 @@ const ORG = '09dac91f-6e73-4100-89f7-698e0fafbb1b';
 const SITE = 'dcfb31a1-d615-4361-8c95-b9dde05aa704';
 
 async function api(pipeline: Pipeline, path: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(`${pipeline.url}/api${path}`);
+  const response = await fetch(`${pipeline.adminUrl}/api${path}`);
   return { status: response.status, body: await response.json() };
 }
 
@@ -117,7 +117,7 @@ describe('incidents end to end: signed webhooks → API, Splunk and metrics agre
   it('answers 400 for a malformed incident id, without an error log', async () => {
     const { logger, lines } = capturingLogger();
     pipeline = await startPipeline(env(), { logger });
-    const reply = await fetch(`${pipeline.url}/api/incidents/%ZZ`);
+    const reply = await fetch(`${pipeline.adminUrl}/api/incidents/%ZZ`);
     expect(reply.status).toBe(400);
     expect(await reply.json()).toEqual({ error: expect.any(String) });
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);

@@ -103,10 +103,10 @@ describe('POST /webhooks/mist (CONTRACT section 3)', () => {
 
   it('serves /healthz, /readyz and /metrics on the same port without ADMIN_PORT', async () => {
     expect((await request(pipeline.url).get('/healthz')).status).toBe(200);
-    const ready = await request(pipeline.url).get('/readyz');
+    const ready = await request(pipeline.adminUrl).get('/readyz');
     expect(ready.status).toBe(200);
     expect(ready.body.ready).toBe(true);
-    const metrics = await request(pipeline.url).get('/metrics');
+    const metrics = await request(pipeline.adminUrl).get('/metrics');
     expect(metrics.text).toContain('mistbridge_webhooks_total{outcome="accepted"}');
   });
 });
@@ -138,7 +138,7 @@ describe('503 with Retry-After when the bus cannot take the webhook', () => {
       expect(third).toBeDefined();
       expect(Number(third!.headers['retry-after'])).toBeGreaterThan(0);
       expect(third!.body.error).toMatch(/backlog/);
-      const ready = await request(pipeline.url).get('/readyz');
+      const ready = await request(pipeline.adminUrl).get('/readyz');
       expect(ready.status).toBe(503);
       expect(ready.body.checks.ingress.reason).toMatch(/backlog/);
     } finally {

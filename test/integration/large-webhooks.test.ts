@@ -28,7 +28,7 @@ describe('large webhooks cannot take the service down', () => {
       expect(statuses[0]).toBe(200);
       const accepted = statuses.filter((s) => s === 200).length * 100_000;
       const normalized = async (): Promise<number> => {
-        const text = await (await fetch(`${p.url}/metrics`)).text();
+        const text = await (await fetch(`${p.adminUrl}/metrics`)).text();
         return [...text.matchAll(/^mistbridge_events_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
       };
       await eventually(async () => (await normalized()) === accepted, `${accepted} events normalized`, 60_000);

@@ -111,7 +111,7 @@ describe('Mist oauth2 webhooks: a bearer JWT verified against the identity provi
     expect(await metricSum(pipeline, 'mistbridge_webhooks_total', { outcome: 'unavailable' })).toBeGreaterThan(0);
     // Known keys still verify, and the process stays ready, naming the JWKS in its body.
     expect((await post(`Bearer ${valid('k1')}`)).status).toBe(200);
-    const ready = await fetch(`${pipeline.url}/readyz`);
+    const ready = await fetch(`${pipeline.adminUrl}/readyz`);
     expect(ready.status).toBe(200);
     expect(((await ready.json()) as { checks: Record<string, unknown> }).checks.oauth2_jwks).toMatchObject({ ok: false, jwks: jwks.url });
     jwks.down = false;

@@ -25,7 +25,7 @@ maybe('Prometheus exposition passes promtool check metrics', () => {
       for (const file of sampleFiles()) await postWebhook(pipeline.url, sample(file));
       await postWebhook(pipeline.url, '{not json');
       await eventually(() => hec.indexed.length > 50, 'events delivered');
-      const exposition = await (await fetch(`${pipeline.url}/metrics`)).text();
+      const exposition = await (await fetch(`${pipeline.adminUrl}/metrics`)).text();
       const families = ownFamilies(exposition);
       for (const name of [
         'mistbridge_webhooks_total',

@@ -22,7 +22,7 @@ describe('upgrading 0.1 → 0.2 loses nothing (a DATA_DIR written by 0.1)', () =
       expect(unfinished.length).toBeGreaterThan(5);
       await eventually(() => hec.hasAll(unfinished), 'every event of the unfinished webhooks at HEC');
 
-      const incidents = (await (await fetch(`${pipeline.url}/api/incidents`)).json()) as Array<{ kind: string; state: string; resolve_reason: string | null }>;
+      const incidents = (await (await fetch(`${pipeline.adminUrl}/api/incidents`)).json()) as Array<{ kind: string; state: string; resolve_reason: string | null }>;
       expect(incidents.map((i) => `${i.kind} ${i.state}`).sort()).toEqual(['device open', 'device open', 'marvis open', 'security resolved']);
       // The sample's security alarm is years old: its quiet window passed while 0.1 was "down".
       expect(incidents.find((i) => i.kind === 'security')!.resolve_reason).toBe('quiet_window');

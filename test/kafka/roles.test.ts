@@ -52,7 +52,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
   };
   /** Waits until a consumer process has joined its group (its /readyz says so). */
   const joined = (p: MistbridgeProcess): Promise<void> =>
-    eventually(async () => (await fetch(`${p.url}/readyz`).catch(() => null))?.status === 200, 'consumer ready', 45000);
+    eventually(async () => (await fetch(`${p.adminUrl}/readyz`).catch(() => null))?.status === 200, 'consumer ready', 45000);
 
   beforeEach(async () => {
     broker = await new KafkaBroker().start(1, TEST_TOPICS);
@@ -76,10 +76,10 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     await eventually(() => new Set(hec.eventIds()).size === expected.size, `${expected.size} events at HEC`, 60000);
     expect(new Set(hec.eventIds())).toEqual(expected);
     await eventually(() => hec.incidents().length > 0, 'incident writes at HEC', 60000);
-    const metrics = await (await fetch(`${workers[2]!.url}/metrics`)).text();
+    const metrics = await (await fetch(`${workers[2]!.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/mistbridge_events_total\{topic="alarms",type="device_down",severity="medium"\} 1/);
     expect(metrics).toMatch(/mistbridge_consumer_lag\{group="mistbridge-metrics",topic="mist.events",partition="\d"\} 0/);
-    const incidents = (await (await fetch(`${workers[3]!.url}/api/incidents?state=open`)).json()) as unknown[];
+    const incidents = (await (await fetch(`${workers[3]!.adminUrl}/api/incidents?state=open`)).json()) as unknown[];
     expect(incidents.length).toBeGreaterThan(0);
   });
 
@@ -121,7 +121,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     const readiness: number[] = [];
     for (let n = 10; n < 20; n++) {
       during.push(await post(n));
-      readiness.push((await fetch(`${ingress.url}/readyz`)).status);
+      readiness.push((await fetch(`${ingress.adminUrl}/readyz`)).status);
     }
     // The mock broker may still take a request on a connection it has not closed yet: such a 200 is
     // acknowledged (and checked below); what matters is that failures answer 503 and unready.
@@ -129,7 +129,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     // Every 503 leaves /readyz unready, including one answered because Kafka missed the deadline.
     during.forEach((status, i) => status === 503 && expect(readiness[i]).toBe(503));
     await broker.command('up -1');
-    await eventually(async () => (await fetch(`${ingress.url}/readyz`)).status === 200, 'ingress ready again', 30000);
+    await eventually(async () => (await fetch(`${ingress.adminUrl}/readyz`)).status === 200, 'ingress ready again', 30000);
     for (let n = 20; n < 30; n++) await post(n);
     await eventually(() => hec.hasAll(accepted), 'every accepted event at HEC', 90000);
   });
@@ -144,7 +144,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     down.events[0] = { ...down.events[0], aps: ['d420b02000fa', '5c5b355114cc'] };
     expect((await postWebhook(ingress.url, JSON.stringify(down))).status).toBe(200);
     type ApiIncident = { key: string; state: string; version: number };
-    const incidents = async (p: MistbridgeProcess): Promise<ApiIncident[]> => (await (await fetch(`${p.url}/api/incidents`)).json()) as ApiIncident[];
+    const incidents = async (p: MistbridgeProcess): Promise<ApiIncident[]> => (await (await fetch(`${p.adminUrl}/api/incidents`)).json()) as ApiIncident[];
     await eventually(async () => (await incidents(correlator)).filter((i) => i.state === 'open').length === 2, 'two open incidents', 60000);
 
     await kill(correlator);
@@ -162,7 +162,7 @@ maybe('every role as its own OS process over a Kafka-protocol broker', () => {
     const resolved = (await incidents(correlator)).find((i) => i.key.endsWith(':5c5b355114cc'))!;
     expect(resolved.version).toBe(2); // the same incident moved on: the state was not lost with the process
     const openGauge = async (): Promise<number> =>
-      [...(await (await fetch(`${metrics.url}/metrics`)).text()).matchAll(/^mistbridge_incidents_open\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      [...(await (await fetch(`${metrics.adminUrl}/metrics`)).text()).matchAll(/^mistbridge_incidents_open\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     await eventually(async () => (await openGauge()) === 1, 'metrics agree: one open incident', 60000);
   });
 

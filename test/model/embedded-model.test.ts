@@ -19,7 +19,7 @@ import { post, settle } from './world';
  */
 const RUNS = Number(process.env.MODEL_RUNS ?? 200);
 
-type Pipeline = Runtime & { url: string; dataDir: string };
+type Pipeline = Runtime & { url: string; adminUrl: string; dataDir: string };
 
 class World {
   readonly clock = new ManualClock();
@@ -134,7 +134,7 @@ describe(`model-based: the embedded bus, in-process (${RUNS} sequences)`, () => 
             await settle(runtime, 'all', () => hec.hasAll(world.accepted.map((a) => a.id)));
             await runtime.correlator!.sweep();
             world.oracle.sweep(world.clock.now());
-            const api = (await (await fetch(`${runtime.url}/api/incidents`)).json()) as Array<Record<string, unknown>>;
+            const api = (await (await fetch(`${runtime.adminUrl}/api/incidents`)).json()) as Array<Record<string, unknown>>;
             expect(comparable(api)).toEqual(world.oracle.expected());
             const gauge = (await runtime.metrics.registry.getSingleMetric('mistbridge_device_up')!.get()).values;
             expect(Object.fromEntries(gauge.map((v) => [v.labels.device_mac, v.value]))).toEqual(world.oracle.deviceUp());

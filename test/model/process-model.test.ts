@@ -106,7 +106,7 @@ async function runSequence(commands: ProcessCommand[], hec: FakeHec, spawn: (rol
     let api: Array<Record<string, unknown>> = [];
     await eventually(
       async () => {
-        api = (await (await fetch(`${main.url}/api/incidents`)).json()) as Array<Record<string, unknown>>;
+        api = (await (await fetch(`${main.adminUrl}/api/incidents`)).json()) as Array<Record<string, unknown>>;
         return JSON.stringify(comparable(api)) === JSON.stringify(expected);
       },
       'the incidents API to match the oracle',
@@ -182,7 +182,7 @@ if (unavailable) console.warn(`skipping the Kafka model: ${unavailable}`);
                 SPLUNK_HEC_RETRY_MAX_MS: '200',
               });
               // Webhooks go to a process whose consumers have joined their groups.
-              await eventually(async () => (await fetch(`${p.url}/readyz`).catch(() => null))?.status === 200, 'joined', 60_000);
+              await eventually(async () => (await fetch(`${p.adminUrl}/readyz`).catch(() => null))?.status === 200, 'joined', 60_000);
               return p;
             });
           } finally {
