@@ -16,7 +16,21 @@ function problems(env: Record<string, string>): string[] {
 describe('loadConfig (CONTRACT section 2)', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({ MIST_WEBHOOK_SECRET: 's' });
-    expect(config.http).toEqual({ port: 8080, adminPort: null, host: '0.0.0.0', protectedMode: false, tls: null, maxConnections: 1024, requestTimeoutMs: 30000 });
+    expect(config.http).toEqual({
+      port: 8080,
+      adminPort: 8081,
+      host: '0.0.0.0',
+      adminHost: '0.0.0.0',
+      apiToken: null,
+      trustedProxies: null,
+      maxConnectionsPerSource: 64,
+      protectedMode: false,
+      tls: null,
+      maxConnections: 1024,
+      requestTimeoutMs: 30000,
+    });
+    expect(loadConfig({}).http).toMatchObject({ host: '127.0.0.1', adminHost: '127.0.0.1', adminPort: 8081 });
+    expect(config.ingress.maxReadingBytes).toBe(67108864);
     expect(config.auth.allowedSources).toBeNull();
     expect(config.normalizer.privacy.mode).toBe('off');
     expect(config.ingress.maxBodyBytes).toBe(5242880);
