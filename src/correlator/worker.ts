@@ -8,13 +8,12 @@ import type { RoleDeps } from '../shared/role-deps';
 import { incidentCodec, recoveryCodec, type Incident, type Recovery } from '../domain/incident';
 import { IncidentState } from './incident-state';
 import { reduce, sweep } from './reducer';
+import type { IncidentView } from './api';
 import { buildRules } from './rules';
 
 export type CorrelatorDeps = RoleDeps;
 
-export interface CorrelatorHandle extends Consumer {
-  /** Every incident held, all partitions: what the API serves. */
-  view(): Iterable<Incident>;
+export interface CorrelatorHandle extends Consumer, IncidentView {
   /** Runs the sweep now (it also runs at assignment and every SWEEP_INTERVAL_MS of the clock). */
   sweep(): Promise<void>;
 }
@@ -40,6 +39,8 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   // holds) and decodes on request: the API is read rarely, and decoded copies of every incident
   // would double the correlator's memory.
   const view = new Map<string, BusMessage>();
+  // Device names as events carry them (incidents do not): for /api/devices.
+  const names = new Map<string, string>();
   const encodeIncident = (incident: Incident): OutgoingMessage => ({ key: incident.key, value: incidents.encode(incident), headers: { [SCHEMA_HEADER]: incidents.fingerprint } });
   const encodeRecovery = (recovery: Recovery): OutgoingMessage => ({ key: recovery.key, value: recoveries.encode(recovery) });
 
@@ -83,6 +84,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
         for (const message of batch) {
           const event = message.value && decodeOrDeadLetter(events, { ...message, value: message.value }, dead, letter);
           if (!event) continue;
+          for (const device of event.devices) if (device.name) names.set(device.mac, device.name);
           const reduced = reduce(stagedView, event, rules);
           for (const write of reduced.incidents) {
             staged.incidents.set(write.key, write);
@@ -132,9 +134,14 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     ready: () => consumer.ready() && viewer.ready(),
     assigned: () => consumer.assigned(),
     sweep: runSweep,
-    *view() {
+    *incidents() {
       for (const message of view.values()) yield incidents.decode(message.value!, message.headers[SCHEMA_HEADER]);
     },
+    incident(key) {
+      const message = view.get(key);
+      return message && incidents.decode(message.value!, message.headers[SCHEMA_HEADER]);
+    },
+    deviceName: (mac) => names.get(mac) ?? null,
     async stop() {
       stopTimer();
       await Promise.all([consumer.stop(), viewer.stop()]);

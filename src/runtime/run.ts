@@ -148,7 +148,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
           return refused;
         }
       : undefined,
-    api: correlator ? incidentsApi(() => correlator.view()) : undefined,
+    api: correlator ? incidentsApi(correlator, () => clock.now()) : undefined,
     apiToken: config.http.apiToken,
   });
   logger.info('ready', readyLine(config, http));

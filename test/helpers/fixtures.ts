@@ -24,3 +24,18 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** Every record of a paged API listing (CONTRACT section 3): follows `Link: <…>; rel="next"` to its end. */
+export async function allPages<T>(url: string, init: RequestInit = {}): Promise<{ records: T[]; pages: number }> {
+  const origin = new URL(url).origin;
+  const records: T[] = [];
+  let pages = 0;
+  for (let next: string | null = url; next; pages++) {
+    const response: Response = await fetch(next, init);
+    if (response.status !== 200) throw new Error(`${next}: HTTP ${response.status} ${await response.text()}`);
+    records.push(...((await response.json()) as T[]));
+    const link = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '');
+    next = link ? `${origin}${link[1]}` : null;
+  }
+  return { records, pages };
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
-import { eventually } from '../helpers/fixtures';
+import { allPages, eventually } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { SECRET } from '../helpers/pipeline';
 import { startProcess, type MistbridgeProcess } from '../helpers/process';
@@ -106,7 +106,7 @@ async function runSequence(commands: ProcessCommand[], hec: FakeHec, spawn: (rol
     let api: Array<Record<string, unknown>> = [];
     await eventually(
       async () => {
-        api = (await (await fetch(`${main.adminUrl}/api/incidents`)).json()) as Array<Record<string, unknown>>;
+        api = (await allPages<Record<string, unknown>>(`${main.adminUrl}/api/incidents?limit=2`)).records;
         return JSON.stringify(comparable(api)) === JSON.stringify(expected);
       },
       'the incidents API to match the oracle',
