@@ -2,6 +2,8 @@
 import { DataDirError } from './bus/embedded/embedded-bus';
 import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
+import { dlqCommand } from './commands/dlq';
+import { processOutput } from './commands/common';
 import { collectFiles, replay } from './replay/replay';
 import { run } from './runtime/run';
 import { createLogger } from './shared/logger';
@@ -10,6 +12,7 @@ const USAGE = `usage:
   mistbridge run [--roles ${ROLES.join(',')}]   run roles (default: all; env MISTBRIDGE_ROLES)
   mistbridge replay <file|dir>... [--url URL]     post Mist webhook bodies, signed with MIST_WEBHOOK_SECRET
   mistbridge topics                               create the Kafka topics (needs KAFKA_BROKERS)
+  mistbridge dlq list|show|redrive|purge ...      read, redrive and purge dead letters
 configuration: environment variables, see README.md`;
 
 async function main(argv: string[]): Promise<number> {
@@ -60,6 +63,10 @@ async function main(argv: string[]): Promise<number> {
       const created = await createTopics(config, createLogger(config.logLevel));
       process.stdout.write(`${created.map((t) => `${t.created ? 'created' : 'exists '} ${t.topic}`).join('\n')}\n`);
       return 0;
+    }
+    case 'dlq': {
+      const config = loadConfig(process.env, { roles: [] });
+      return dlqCommand(rest, config, processOutput);
     }
     case undefined:
     case '-h':

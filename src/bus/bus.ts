@@ -38,6 +38,14 @@ export interface ConsumeOptions {
   group: string;
   topics: string[];
   handler: BatchHandler;
+  /**
+   * The stage this consumer is (`normalizer`, `splunk`, …): a redriven message (header
+   * `mistbridge-redrive`) reaches only the consumer of the stage that dead-lettered it; the others
+   * pass it over (commit it unhandled), so no other group counts it twice.
+   */
+  stage?: string;
+  /** Called with the number of redriven messages of this stage each handled chunk held. */
+  onRedriven?: (count: number) => void;
   /** Deliver at most this many messages per handler call. */
   maxBatch?: number;
   /** ...and at most this many bytes of values (a batch holds at least one message). */

@@ -1,6 +1,7 @@
 import type { Logger } from '../shared/logger';
 import { LogThrottle } from '../shared/log-throttle';
 import { PermanentError, RetryableError, retrying } from '../shared/retry';
+import { REDRIVE_HEADER } from '../dlq/letters';
 import type { BatchContext, BatchHandler, BusMessage } from './bus';
 
 /**
@@ -49,10 +50,14 @@ export interface ChunkRunner {
  * One retry mechanism for every consumer: a failed chunk is offered again after full-jitter backoff
  * (200 ms doubling to 30 s), and its failures are logged once a minute per group, not per attempt.
  */
-export function chunkRunner(options: { group: string; handler: BatchHandler; logger: Logger; signal: AbortSignal }): ChunkRunner {
+export function chunkRunner(options: { group: string; handler: BatchHandler; logger: Logger; signal: AbortSignal; stage?: string; onRedriven?: (count: number) => void }): ChunkRunner {
   const throttle = new LogThrottle(options.logger);
   return {
-    async run(chunk, context, { stillOwner, ...where }) {
+    async run(all, context, { stillOwner, ...where }) {
+      // Redriven messages go to the stage that dead-lettered them, and to no other.
+      const chunk = all.filter((m) => m.headers[REDRIVE_HEADER] === undefined || m.headers[REDRIVE_HEADER] === options.stage);
+      const redriven = chunk.filter((m) => m.headers[REDRIVE_HEADER] !== undefined).length;
+      if (chunk.length === 0) return true;
       try {
         await retrying(
           async () => {
@@ -80,6 +85,7 @@ export function chunkRunner(options: { group: string; handler: BatchHandler; log
           },
         );
         throttle.reset('handler');
+        if (redriven > 0) options.onRedriven?.(redriven);
         return true;
       } catch (err) {
         if (err instanceof LetGoError || options.signal.aborted) return false;

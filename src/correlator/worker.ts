@@ -55,6 +55,8 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
 
   const consumer = await bus.consume({
     group: GROUPS.correlator,
+    stage: 'correlator',
+    onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'correlator' }, count),
     topics: [topics.events],
     maxBatch: 500,
     onAssign: async (assignment, generation) => {

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { BatchContext, BusMessage, OutgoingMessage } from '../bus/bus';
 import type { RoleDeps } from '../shared/role-deps';
+import { previousOf } from './letters';
 
 export type Stage = 'normalizer' | 'splunk' | 'correlator' | 'metrics' | 'notify';
 
@@ -50,8 +51,9 @@ export function deadLetter(stage: Stage, reason: string, error: string, source: 
 
 /** A role's letter maker: its stage, the process clock, and the DLQ's size bound (a MAX_BODY_BYTES body). */
 export function lettersFor(deps: Pick<RoleDeps, 'clock' | 'config'>, stage: Stage) {
+  // A message that was redriven and fails again names its earlier letters (`previous`).
   return (reason: string, error: string, source: BusMessage, value?: Buffer): OutgoingMessage =>
-    deadLetter(stage, reason, error, source, { now: deps.clock.now(), maxValueBytes: deps.config.ingress.maxBodyBytes }, value);
+    deadLetter(stage, reason, error, source, { now: deps.clock.now(), maxValueBytes: deps.config.ingress.maxBodyBytes, previous: previousOf(source.headers) }, value);
 }
 
 export function letterId(body: Omit<DeadLetterRecord, 'id'>): string {

@@ -39,6 +39,8 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
 
   return deps.bus.consume({
     group: GROUPS.normalizer,
+    stage: 'normalizer',
+    onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'normalizer' }, count),
     topics: [topics.raw],
     maxBatch: 200,
     maxBatchBytes: RAW_BATCH_BYTES,

@@ -3,6 +3,8 @@ import { EmbeddedBus } from '../bus/embedded/embedded-bus';
 import { topicNames } from '../bus/topics';
 import type { Config } from '../config/config';
 import { describeConfig } from '../config/load';
+import { Router } from 'express';
+import { dlqApi } from '../dlq/api';
 import { incidentsApi } from '../correlator/api';
 import { startCorrelator, type CorrelatorHandle } from '../correlator/worker';
 import { Readiness } from '../http/readiness';
@@ -125,6 +127,16 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
       })
     : undefined;
   const refusals = new LogThrottle(ingressLogger);
+  /** `/api/*` of this process: incidents and devices (correlator role), the DLQ (embedded bus). */
+  const adminApi = (): Router => {
+    const api = Router();
+    if (correlator) api.use(incidentsApi(correlator, () => clock.now()));
+    if (bus instanceof EmbeddedBus) {
+      const embedded = bus;
+      api.use(dlqApi({ lines: () => embedded.dlq.read(), redrive: (topic, messages) => embedded.redrive(topic, messages), append: (lines) => embedded.dlq.append(lines), rewrite: (keep) => embedded.dlq.rewrite(keep) }, topics, () => clock.now()));
+    }
+    return api;
+  };
   const http = await startHttp({
     host: config.http.host,
     port: config.http.port,
@@ -148,7 +160,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
           return refused;
         }
       : undefined,
-    api: correlator ? incidentsApi(correlator, () => clock.now()) : undefined,
+    api: adminApi(),
     apiToken: config.http.apiToken,
   });
   logger.info('ready', readyLine(config, http));
@@ -176,8 +188,8 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
     abandon: () =>
       (stopping ??= (async () => {
         await http.close(0);
-        if (!('abandon' in bus)) throw new Error('only the embedded bus can be abandoned in-process');
-        await (bus as EmbeddedBus).abandon();
+        if (!(bus instanceof EmbeddedBus)) throw new Error('only the embedded bus can be abandoned in-process');
+        await bus.abandon();
         // Timers and sockets of the roles go; their handlers in flight are not waited for.
         for (const consumer of consumers) void consumer.stop().catch(() => undefined);
       })()),

@@ -52,6 +52,14 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
           registers,
         })
       : null,
+    dlqRedriven: consumes
+      ? new Counter({
+          name: 'mistbridge_dlq_redriven_total',
+          help: 'Redriven dead letters re-processed, by the stage that re-processed them.',
+          labelNames: ['stage'] as const,
+          registers,
+        })
+      : null,
     events: has('metrics')
       ? {
           total: new Counter({

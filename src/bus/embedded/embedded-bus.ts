@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
-import { appendFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deadLetter } from '../../dlq/dead-letter';
+import { REDRIVE_TOPIC_HEADER } from '../../dlq/letters';
 import type { Logger } from '../../shared/logger';
 import type { Topics } from '../topics';
 import type { BatchContext, Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
 import { BusUnavailableError, withDeadline } from '../bus';
 import { AssignmentGate, chunkRunner } from '../consumer-core';
 import { CompactedStore } from './compacted-store';
+import { DlqFile } from './dlq-file';
 import { Journal, type JournalStart } from './journal';
 import { TopicLog, type Entry } from './topic-log';
 
@@ -70,8 +70,12 @@ export class EmbeddedBus implements Bus {
   /** Producers of derived messages waiting for the backlog to drain. */
   readonly #drainWaiters = new Set<() => void>();
 
+  /** `DATA_DIR/dlq.ndjson`. */
+  readonly dlq: DlqFile;
+
   constructor(private readonly options: EmbeddedBusOptions) {
     this.#journal = new Journal(join(options.dataDir, 'raw'));
+    this.dlq = new DlqFile(join(options.dataDir, 'dlq.ndjson'));
     for (const topic of options.compacted ?? [options.topics.incidents]) {
       const store = new CompactedStore(join(options.dataDir, 'topics'), topic);
       const log = this.#log(topic);
@@ -119,15 +123,7 @@ export class EmbeddedBus implements Bus {
       source,
       { now: (this.options.now ?? Date.now)(), maxValueBytes: this.options.maxLetterBytes },
     );
-    const path = join(this.options.dataDir, 'dlq.ndjson');
-    mkdirSync(this.options.dataDir, { recursive: true });
-    appendFileSync(path, `${letter.value!.toString('utf8')}\n`);
-    const fd = openSync(path, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    this.dlq.appendSync(letter.value!.toString('utf8'));
     this.options.logger.error('webhook quarantined to the DLQ (reason crash_loop): the process died twice while normalizing it', { offset: record.offset, bytes: record.value.length });
   }
 
@@ -172,13 +168,28 @@ export class EmbeddedBus implements Bus {
 
   #appendRaw(offset: number, key: string, value: Buffer, headers: Record<string, string>): void {
     if (this.#dead) return;
-    this.#log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length, offset });
+    const target = headers[REDRIVE_TOPIC_HEADER];
+    if (target !== undefined) {
+      // A redriven message bound for a derived topic travelled through the journal to be durable;
+      // it joins its topic with the journal holding it until its stage committed it.
+      const { [REDRIVE_TOPIC_HEADER]: _target, ...rest } = headers;
+      this.#log(target).append({ key, value, headers: rest, root: offset, bytes: value.length });
+    } else this.#log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length, offset });
     this.#rawAppended = Math.max(this.#rawAppended, offset + 1);
+  }
+
+  /**
+   * Puts redriven messages back: into the raw journal (durable at once), raw webhooks for the
+   * normalizer, others on to their topic once journaled.
+   */
+  async redrive(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    const raw = this.options.topics.raw;
+    await this.#produceRaw(messages.map((m) => (topic === raw ? m : { ...m, headers: { ...m.headers, [REDRIVE_TOPIC_HEADER]: topic } })));
   }
 
   async #produceDerived(topic: string, messages: OutgoingMessage[], root: number, signal?: AbortSignal): Promise<void> {
     if (this.#dead) throw new BusUnavailableError('bus abandoned');
-    if (topic === this.options.topics.dlq) return this.#writeDeadLetters(messages);
+    if (topic === this.options.topics.dlq) return this.dlq.append(messages.map((m) => (m.value ?? Buffer.alloc(0)).toString('utf8')));
     const log = this.#log(topic);
     const store = this.#stores.get(topic);
     if (store) {
@@ -231,19 +242,6 @@ export class EmbeddedBus implements Bus {
     const store = this.#stores.get(topic);
     if (!store) throw new Error(`${topic} is not a compacted topic`);
     return store.live().map((record) => ({ topic, partition: 0, offset: String(record.seq), key: record.key, value: record.value, headers: record.headers }));
-  }
-
-  async #writeDeadLetters(messages: OutgoingMessage[]): Promise<void> {
-    await mkdir(this.options.dataDir, { recursive: true });
-    const path = join(this.options.dataDir, 'dlq.ndjson');
-    const lines = messages.map((m) => `${(m.value ?? Buffer.alloc(0)).toString('utf8')}\n`).join('');
-    await appendFile(path, lines);
-    const handle = await open(path, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
@@ -406,7 +404,7 @@ class EmbeddedConsumer implements Consumer {
   }
 
   async #runLoop(initial: BusMessage[]): Promise<void> {
-    const runner = chunkRunner({ group: this.group, handler: this.options.handler, logger: this.logger, signal: this.#abort.signal });
+    const runner = chunkRunner({ group: this.group, handler: this.options.handler, logger: this.logger, signal: this.#abort.signal, stage: this.options.stage, onRedriven: this.options.onRedriven });
     const context = (root: number): BatchContext => this.bus.contextFor(root, this.#abort.signal, this.#gate.generation);
     const stillOwner = (): boolean => this.#running;
     if (initial.length > 0 && !(await runner.run(initial, context(Number.MAX_SAFE_INTEGER), { topic: initial[0]!.topic, partition: 0, stillOwner }))) return;

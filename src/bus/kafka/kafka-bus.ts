@@ -114,6 +114,14 @@ export class KafkaBus implements Bus {
   }
 
   async snapshot(topic: string, partitions?: number[]): Promise<BusMessage[]> {
+    const latest = new Map<string, BusMessage | null>();
+    await this.readToEnd(topic, (message) => void latest.set(message.key, message.value === null ? null : message), partitions);
+    for (const [key, message] of latest) if (message === null) latest.delete(key);
+    return [...latest.values()] as BusMessage[];
+  }
+
+  /** Every message of `topic` (optionally some partitions) from the oldest retained up to the end offsets of now. */
+  async readToEnd(topic: string, each: (message: BusMessage) => void, partitions?: number[]): Promise<void> {
     await this.start();
     const offsets = await this.#admin.fetchTopicOffsets(topic);
     const pending = new Map(
@@ -121,23 +129,20 @@ export class KafkaBus implements Bus {
         .filter((p) => (!partitions || partitions.includes(p.partition)) && BigInt(p.high) > BigInt(p.low))
         .map((p) => [p.partition, BigInt(p.high) - 1n]),
     );
-    if (pending.size === 0) return [];
-    const latest = new Map<string, BusMessage | null>();
+    if (pending.size === 0) return;
     const reader = this.#kafka.consumer({ groupId: `mistbridge-snapshot-${randomUUID()}`, sessionTimeout: this.config.sessionTimeoutMs, heartbeatInterval: 1000 });
     await reader.connect();
     try {
       await reader.subscribe({ topics: [topic], fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`snapshot of ${topic} did not complete in ${SNAPSHOT_TIMEOUT_MS} ms`)), SNAPSHOT_TIMEOUT_MS);
+        const timer = setTimeout(() => reject(new Error(`reading ${topic} did not complete in ${SNAPSHOT_TIMEOUT_MS} ms`)), SNAPSHOT_TIMEOUT_MS);
         void reader.run({
           eachBatch: async ({ batch }) => {
             const last = pending.get(batch.partition);
             if (last === undefined) return;
             for (const message of batch.messages) {
               if (BigInt(message.offset) > last) break;
-              const bus = toBusMessage(batch.topic, batch.partition, message);
-              if (bus.value === null) latest.delete(bus.key);
-              else latest.set(bus.key, bus);
+              each(toBusMessage(batch.topic, batch.partition, message));
               if (BigInt(message.offset) === last) pending.delete(batch.partition);
             }
             if (pending.size === 0) {
@@ -150,7 +155,6 @@ export class KafkaBus implements Bus {
     } finally {
       await reader.disconnect();
     }
-    return [...latest.values()].filter((m): m is BusMessage => m !== null);
   }
 
   /** Kafka's default (murmur2) partition of `key` in `topic`, as the producer chooses it. */
@@ -245,7 +249,7 @@ class KafkaBusConsumer implements Consumer {
     this.ephemeral = options.ephemeral ?? false;
     this.group = this.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
     this.topics = options.topics;
-    this.#runner = chunkRunner({ group: this.group, handler: options.handler, logger, signal: this.#abort.signal });
+    this.#runner = chunkRunner({ group: this.group, handler: options.handler, logger, signal: this.#abort.signal, stage: options.stage, onRedriven: options.onRedriven });
     this.#consumer = kafka.consumer({
       groupId: this.group,
       sessionTimeout: config.sessionTimeoutMs,

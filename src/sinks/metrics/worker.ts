@@ -28,6 +28,8 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
 
   return deps.bus.consume({
     group: GROUPS.metrics,
+    stage: 'metrics',
+    onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'metrics' }, count),
     topics: [deps.topics.events, deps.topics.incidents],
     maxBatch: 1000,
     onAssign: async (assignment) => {

@@ -27,6 +27,8 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
 
   const consumer = await deps.bus.consume({
     group: GROUPS.splunk,
+    stage: 'splunk',
+    onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'splunk' }, count),
     topics: [deps.topics.events, deps.topics.incidents],
     maxBatch: splunk.batchMaxEvents,
     lingerMs: splunk.lingerMs,

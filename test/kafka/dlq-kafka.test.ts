@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eventIdsOf } from '../helpers/events';
+import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
+import { eventually, sample } from '../helpers/fixtures';
+import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
+import { SECRET, postWebhook } from '../helpers/pipeline';
+import { CLI, startProcess } from '../helpers/process';
+
+const unavailable = kafkaBrokerAvailability();
+if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
+
+(unavailable ? describe.skip : describe)('mistbridge dlq on Kafka', () => {
+  jest.setTimeout(180_000);
+
+  it('lists mist.dlq and redrives a letter by producing it back: delivered once', async () => {
+    const broker = await new KafkaBroker().start(1, TEST_TOPICS);
+    const hec = await new FakeHec().start();
+    const env = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_SESSION_TIMEOUT_MS: '6000' };
+    const p = await startProcess({ ...env, MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' });
+    const cli = (args: string[]) => spawnSync(process.execPath, [CLI, 'dlq', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 60_000 });
+    try {
+      await eventually(async () => (await fetch(`${p.adminUrl}/readyz`).catch(() => null))?.status === 200, 'joined', 60_000);
+      hec.script.push(HEC_REPLIES.incorrectIndex(0));
+      const body = sample('alarms__switch-down-alarmdef.json');
+      const [eventId] = eventIdsOf([body]);
+      expect((await postWebhook(p.url, body)).status).toBe(200);
+      await eventually(async () => /mistbridge_dlq_total\{stage="splunk",reason="hec_rejected"\} 1/.test(await (await fetch(`${p.adminUrl}/metrics`)).text()), 'the letter written', 60_000);
+
+      const listed = cli(['list', '--json']);
+      expect(listed.status).toBe(0);
+      const letter = JSON.parse(listed.stdout.trim()) as { id: string; stage: string; key: string };
+      expect(letter).toMatchObject({ stage: 'splunk', key: expect.any(String) });
+      expect(cli(['redrive', letter.id])).toMatchObject({ status: 0, stdout: `redriven ${letter.id}\n` });
+      await eventually(() => hec.events().some((e) => e.event.event_id === eventId), 'the redriven event delivered', 60_000);
+      expect(cli(['list']).stdout).toBe('no dead letters match\n');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(hec.events().filter((e) => e.event.event_id === eventId)).toHaveLength(1);
+    } finally {
+      p.child.kill('SIGKILL');
+      await p.exited;
+      await hec.stop();
+      await broker.stop();
+    }
+  });
+});
