@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
 import { dlqCommand } from './commands/dlq';
 import { processOutput } from './commands/common';
+import { tailCommand } from './commands/tail';
 import { collectFiles, replay } from './replay/replay';
 import { run } from './runtime/run';
 import { createLogger } from './shared/logger';
@@ -13,6 +14,8 @@ const USAGE = `usage:
   mistbridge replay <file|dir>... [--url URL]     post Mist webhook bodies, signed with MIST_WEBHOOK_SECRET
   mistbridge topics                               create the Kafka topics (needs KAFKA_BROKERS)
   mistbridge dlq list|show|redrive|purge ...      read, redrive and purge dead letters
+  mistbridge tail [--topic T] [--site S] [--severity S] [--incidents] [--json] [--url URL]
+                                                  normalized events (and incidents) live
 configuration: environment variables, see README.md`;
 
 async function main(argv: string[]): Promise<number> {
@@ -67,6 +70,16 @@ async function main(argv: string[]): Promise<number> {
     case 'dlq': {
       const config = loadConfig(process.env, { roles: [] });
       return dlqCommand(rest, config, processOutput);
+    }
+    case 'tail': {
+      const config = loadConfig(process.env, { roles: [] });
+      const stop = new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      // Colour only on a terminal, and never with NO_COLOR set (no-color.org).
+      const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+      return tailCommand(rest, config, processOutput, { colour, until: stop });
     }
     case undefined:
     case '-h':

@@ -50,6 +50,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     if (writes.length + tombstones.length > 0) await bus.produce(topics.incidents, [...writes.map(encodeIncident), ...tombstones.map((key) => ({ key, value: null }))]);
     if (forgotten.length > 0) await bus.produce(topics.recoveries, forgotten.map((key) => ({ key, value: null })));
     state.commit(writes, [], tombstones, forgotten);
+    for (const incident of writes) deps.tail?.publish({ kind: 'incident', incident });
     if (writes.length + tombstones.length + forgotten.length > 0) logger.info('incident sweep', { resolved: writes.length, forgotten: tombstones.length, recoveriesForgotten: forgotten.length });
   };
 
@@ -101,6 +102,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
         if (recoveryWrites.length > 0) await context.produce(topics.recoveries, recoveryWrites.map(encodeRecovery));
         await sendDeadLetters(context.produce, deps, 'correlator', dead);
         state.commit(staged.incidents.values(), staged.recoveries.values());
+        for (const incident of incidentWrites) deps.tail?.publish({ kind: 'incident', incident });
       }),
   });
 

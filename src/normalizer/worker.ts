@@ -2,7 +2,8 @@ import type { BatchContext, Consumer, OutgoingMessage } from '../bus/bus';
 import { MessageTooLargeError } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
 import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
-import { eventCodec } from '../domain/mist-event';
+import { eventCodec, type MistEvent } from '../domain/mist-event';
+import type { TailHub } from '../tail/hub';
 import { canonicalTopic, routeFor } from '../domain/topic';
 import { SCHEMA_HEADER } from '../shared/avro';
 import { LabelLimiter } from '../shared/label-limiter';
@@ -47,7 +48,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
     handler: async (batch, context) => {
       const dead: OutgoingMessage[] = [];
       const written = new Set<string>();
-      const output = new OutputChunks(context, topics.events, dead);
+      const output = new OutputChunks(context, topics.events, dead, deps.tail);
 
       for (const message of batch) {
         const receivedAt = Number(message.headers.received_at) || clock.now();
@@ -77,7 +78,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
             continue;
           }
           written.add(event.event_id);
-          await output.add({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } }, () =>
+          await output.add({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } }, event, () =>
             letter('too_large', `event ${index}: the broker refused the normalized event as too large`, message),
           );
         }
@@ -91,17 +92,19 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
 
 /** Events produced in bounded chunks; one the broker refuses as too large becomes a dead letter instead of blocking the partition. */
 class OutputChunks {
-  #chunk: Array<{ message: OutgoingMessage; refused: () => OutgoingMessage }> = [];
+  #chunk: Array<{ message: OutgoingMessage; refused: () => OutgoingMessage; event?: MistEvent }> = [];
   #bytes = 0;
 
   constructor(
     private readonly context: BatchContext,
     private readonly topic: string,
     private readonly dead: OutgoingMessage[],
+    private readonly tail?: TailHub,
   ) {}
 
-  async add(message: OutgoingMessage, refused: () => OutgoingMessage): Promise<void> {
-    this.#chunk.push({ message, refused });
+  async add(message: OutgoingMessage, event: MistEvent, refused: () => OutgoingMessage): Promise<void> {
+    // The event object is kept only while someone tails: otherwise the chunk holds bytes alone.
+    this.#chunk.push({ message, refused, ...(this.tail?.listening ? { event } : {}) });
     this.#bytes += message.value?.length ?? 0;
     if (this.#chunk.length >= OUTPUT_CHUNK_EVENTS || this.#bytes >= OUTPUT_CHUNK_BYTES) await this.flush();
   }
@@ -113,6 +116,7 @@ class OutputChunks {
     if (chunk.length === 0) return;
     try {
       await this.context.produce(this.topic, chunk.map((c) => c.message));
+      for (const { event } of chunk) if (event) this.tail?.publish({ kind: 'event', event });
     } catch (err) {
       if (!(err instanceof MessageTooLargeError)) throw err;
       // The request as a whole was too large: find the events that are, one by one.

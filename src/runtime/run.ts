@@ -5,6 +5,8 @@ import type { Config } from '../config/config';
 import { describeConfig } from '../config/load';
 import { Router } from 'express';
 import { dlqApi } from '../dlq/api';
+import { tailApi } from '../tail/api';
+import { TailHub } from '../tail/hub';
 import { incidentsApi } from '../correlator/api';
 import { startCorrelator, type CorrelatorHandle } from '../correlator/worker';
 import { Readiness } from '../http/readiness';
@@ -68,7 +70,9 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   const metrics = createMetrics(config.roles, bus, { processMetrics: options.processMetrics });
   const readiness = new Readiness();
   const consumers: Consumer[] = [];
-  const deps = { bus, topics, config, metrics, logger, clock };
+  // /api/tail is served where events are normalized (and incidents correlated).
+  const tail = config.roles.includes('normalizer') || config.roles.includes('correlator') ? new TailHub() : undefined;
+  const deps = { bus, topics, config, metrics, logger, clock, tail };
   const has = (role: string): boolean => config.roles.includes(role as never);
 
   if (has('normalizer')) consumers.push(await startNormalizer({ ...deps, logger: logger.child({ role: 'normalizer' }) }));
@@ -131,6 +135,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   const adminApi = (): Router => {
     const api = Router();
     if (correlator) api.use(incidentsApi(correlator, () => clock.now()));
+    if (tail) api.use(tailApi(tail, { incidents: correlator !== null }));
     if (bus instanceof EmbeddedBus) {
       const embedded = bus;
       api.use(dlqApi({ lines: () => embedded.dlq.read(), redrive: (topic, messages) => embedded.redrive(topic, messages), append: (lines) => embedded.dlq.append(lines), rewrite: (keep) => embedded.dlq.rewrite(keep) }, topics, () => clock.now()));
@@ -180,6 +185,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
       (stopping ??= (async () => {
         const deadline = Date.now() + config.drainTimeoutMs;
         const remaining = (): number => Math.max(0, deadline - Date.now());
+        tail?.close();
         await http.close(Math.min(remaining(), 5000));
         await withTimeout(Promise.all(consumers.map((c) => c.stop())), remaining());
         await bus.close();

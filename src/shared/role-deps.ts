@@ -1,6 +1,7 @@
 import type { Bus } from '../bus/bus';
 import type { Topics } from '../bus/topics';
 import type { Config } from '../config/config';
+import type { TailHub } from '../tail/hub';
 import type { Clock } from './clock';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -13,4 +14,6 @@ export interface RoleDeps {
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
+  /** Live copies for `/api/tail`, when this process serves it. */
+  tail?: TailHub;
 }

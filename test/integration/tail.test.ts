@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { sample } from '../helpers/fixtures';
+import { postWebhook, startPipeline } from '../helpers/pipeline';
+import { CLI } from '../helpers/process';
+
+/** Starts `mistbridge tail` (through `script` for a real terminal); resolves once it says it is tailing. */
+function startTail(args: string[], env: Record<string, string>, terminal: boolean) {
+  const command = [process.execPath, CLI, 'tail', ...args];
+  const child = terminal
+    ? spawn('script', ['-qfc', command.map((c) => `'${c}'`).join(' '), '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env } })
+    : spawn(command[0]!, command.slice(1), { env: { PATH: process.env.PATH ?? '', ...env } });
+  const lines: string[] = [];
+  let stderr = '';
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const tailing = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tail did not start: ${stderr} ${lines.join('\n')}`)), 15_000);
+    const check = (): void => {
+      // Through script, stderr and stdout share the terminal.
+      if (/tailing /.test(stderr) || lines.some((l) => /tailing /.test(l))) {
+        clearTimeout(timer);
+        resolve();
+      } else setTimeout(check, 20);
+    };
+    check();
+  });
+  tailing.catch(() => undefined); // awaited by the tests that expect it to start
+  return { child, lines, tailing, exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+}
+
+describe('mistbridge tail (CONTRACT section 1)', () => {
+  jest.setTimeout(60_000);
+  let pipeline: Awaited<ReturnType<typeof startPipeline>>;
+  beforeAll(async () => {
+    pipeline = await startPipeline({ API_TOKEN: 'ops' });
+  });
+  afterAll(() => pipeline.stop());
+  const env = () => ({ ADMIN_PORT: String(pipeline.http.adminPort), API_TOKEN: 'ops' });
+  const waitFor = async (lines: string[], pattern: RegExp): Promise<string> => {
+    for (let i = 0; i < 400; i++) {
+      const line = lines.find((l) => pattern.test(l));
+      if (line) return line;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`no line matching ${pattern} in\n${lines.join('\n')}`);
+  };
+
+  it('shows an event posted after it started, one plain line on a pipe; --json prints the MistEvent', async () => {
+    const plain = startTail([], env(), false);
+    const json = startTail(['--json', '--topic', 'device_events', '--severity', 'low'], env(), false);
+    await Promise.all([plain.tailing, json.tailing]);
+    await postWebhook(pipeline.url, sample('alarms__switch-down-alarmdef.json'));
+    await postWebhook(pipeline.url, sample('device-events__ap-restart-sequence-real.json'));
+    const line = await waitFor(plain.lines, /switch_down/);
+    expect(line).toBe('2021-08-25T19:12:59.000Z  alarms  switch_down  medium  819b44b2-42ef-459d-8e59-29c5577b2330  switch_vc  Switch offline: switch_vc (f4bfa806c96c) at 819b44b2-42ef-459d-8e59-29c5577b2330');
+    expect(line).not.toContain('\x1b[');
+    const event = JSON.parse(await waitFor(json.lines, /AP_RESTARTED/)) as { type: string; event_id: string };
+    expect(event.type).toBe('AP_RESTARTED');
+    // The topic filter (either spelling): no alarms.
+    expect(json.lines.map((l) => (JSON.parse(l) as { topic: string }).topic).every((t) => t === 'device-events')).toBe(true);
+    for (const t of [plain, json]) t.child.kill('SIGTERM');
+    expect(await plain.exited).toBe(0);
+  });
+
+  it('colours severities on a terminal, not with NO_COLOR; adds incident transitions with --incidents', async () => {
+    const coloured = startTail(['--incidents'], env(), true);
+    const uncoloured = startTail([], { ...env(), NO_COLOR: '1' }, true);
+    await Promise.all([coloured.tailing, uncoloured.tailing]);
+    await postWebhook(pipeline.url, sample('alarms__device-down-alarmdef.json'));
+    expect(await waitFor(coloured.lines, /device_down/)).toContain('\x1b[33mmedium\x1b[0m');
+    expect(await waitFor(coloured.lines, /incident opened  device/)).toMatch(/d420b02000fa/);
+    expect(await waitFor(uncoloured.lines, /device_down/)).not.toContain('\x1b[');
+    for (const t of [coloured, uncoloured]) t.child.kill('SIGTERM');
+  });
+
+  it('exits 1 when it cannot connect, and with a wrong API token', async () => {
+    const nowhere = startTail(['--url', 'http://127.0.0.1:9'], {}, false);
+    expect(await nowhere.exited).toBe(1);
+    const refused = startTail([], { ...env(), API_TOKEN: 'wrong' }, false);
+    expect(await refused.exited).toBe(1);
+  });
+});
