@@ -17,7 +17,7 @@ function sign(body) {
 /** Starts `node <script> args` and resolves once it logs its ready line with a port. */
 function startNode(script, args, env) {
   const child = spawn(process.execPath, [script, ...args], {
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn', MIST_WEBHOOK_SECRET: SECRET, ...env },
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn', MIST_WEBHOOK_SECRET: SECRET, HTTP_MAX_CONNECTIONS_PER_SOURCE: '100000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

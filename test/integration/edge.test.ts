@@ -56,7 +56,7 @@ describe('the HTTP edge', () => {
     expect(third.reply).toBe('');
     expect(third.closed).toBe(true);
     for (const socket of held) socket.destroy();
-    await eventually(async () => (await fetch(`${pipeline!.url}/healthz`).catch(() => null))?.status === 200, 'served again');
+    await eventually(async () => (await fetch(`${pipeline!.url}/healthz`, { signal: AbortSignal.timeout(1000) }).catch(() => null))?.status === 200, 'served again');
   });
 
   it('takes chunked bodies, refuses gzip-encoded ones with 415 and oversized headers with 431', async () => {

@@ -54,7 +54,7 @@ export const ALL_ROLES = ROLE_SETS[0]!;
  * Events are up to ten minutes old when posted; security alarms up to five, so that only the
  * model's clock moves (never the posting itself) carry an incident past its quiet window.
  */
-const post: fc.Arbitrary<Post> = fc
+export const postArb: fc.Arbitrary<Post> = fc
   .record({
     kind: fc.constantFrom('device' as const, 'marvis' as const, 'security' as const),
     action: fc.constantFrom('open' as const, 'resolve' as const),
@@ -64,7 +64,7 @@ const post: fc.Arbitrary<Post> = fc
   .map((p) => (p.kind === 'security' ? { ...p, ageS: p.ageS % (QUIET_WINDOW_S / 2 + 1) } : p));
 
 export const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 10, arbitrary: post.map((p): Command => ({ type: 'post', post: p })) },
+  { weight: 10, arbitrary: postArb.map((p): Command => ({ type: 'post', post: p })) },
   { weight: 2, arbitrary: fc.nat().map((pick): Command => ({ type: 'duplicate', pick })) },
   { weight: 2, arbitrary: fc.nat({ max: ROLE_SETS.length - 1 }).map((roles): Command => ({ type: 'crash', roles })) },
   { weight: 1, arbitrary: fc.nat({ max: ROLE_SETS.length - 1 }).map((roles): Command => ({ type: 'restart', roles })) },

@@ -7,7 +7,7 @@ import { allPages, eventually } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { SECRET } from '../helpers/pipeline';
 import { startProcess, type MistbridgeProcess } from '../helpers/process';
-import { Oracle, comparable, describe as describeSequence, eventIdOf, missingAtSplunk, versionProblems, webhookBody, type Post } from './model';
+import { Oracle, QUIET_WINDOW_S, comparable, describe as describeSequence, eventIdOf, missingAtSplunk, versionProblems, postArb, webhookBody, type Post } from './model';
 import { post } from './world';
 
 /**
@@ -19,13 +19,6 @@ const PROCESS_RUNS = Number(process.env.MODEL_PROCESS_RUNS ?? 3);
 const KAFKA_RUNS = Number(process.env.MODEL_KAFKA_RUNS ?? 1);
 
 type ProcessCommand = { type: 'post'; post: Post } | { type: 'duplicate'; pick: number } | { type: 'kill' } | { type: 'restart' } | { type: 'rebalance' } | { type: 'hec'; up: boolean };
-
-const postArb: fc.Arbitrary<Post> = fc.record({
-  kind: fc.constantFrom('device' as const, 'marvis' as const, 'security' as const),
-  action: fc.constantFrom('open' as const, 'resolve' as const),
-  target: fc.nat({ max: 2 }),
-  ageS: fc.integer({ min: 0, max: 600 }),
-});
 
 /** Sequences with at most `kills` kills (and, for Kafka, one rebalance). */
 const sequence = (kills: number, rebalance: boolean): fc.Arbitrary<ProcessCommand[]> =>
@@ -137,6 +130,7 @@ describe(`model-based: the embedded bus, kill -9 of the built CLI (${PROCESS_RUN
             startProcess({
               MISTBRIDGE_ROLES: roles,
               MIST_WEBHOOK_SECRET: SECRET,
+              SECURITY_QUIET_WINDOW_S: String(QUIET_WINDOW_S),
               DATA_DIR: dataDir,
               SPLUNK_HEC_URL: hec.url,
               SPLUNK_HEC_TOKEN: hec.token,
@@ -175,6 +169,7 @@ if (unavailable) console.warn(`skipping the Kafka model: ${unavailable}`);
                 KAFKA_IDEMPOTENT: 'false',
                 KAFKA_SESSION_TIMEOUT_MS: '6000',
                 MIST_WEBHOOK_SECRET: SECRET,
+                SECURITY_QUIET_WINDOW_S: String(QUIET_WINDOW_S),
                 DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-model-kafka-')),
                 SPLUNK_HEC_URL: hec.url,
                 SPLUNK_HEC_TOKEN: hec.token,
