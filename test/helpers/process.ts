@@ -17,10 +17,15 @@ export interface MistbridgeProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs the built CLI (`node dist/cli.js run`) as its own OS process and waits for its ready line. */
-export function startProcess(env: Record<string, string>, args: string[] = ['run']): Promise<MistbridgeProcess> {
+const LOOPBACK_ANY_PORT = { PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' };
+
+/**
+ * Runs the built CLI (`node dist/cli.js run`) as its own OS process and waits for its ready line.
+ * `defaults` come before `env`: by default loopback and any free ports.
+ */
+export function startProcess(env: Record<string, string>, args: string[] = ['run'], defaults: Record<string, string> = LOOPBACK_ANY_PORT): Promise<MistbridgeProcess> {
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', ...defaults, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
