@@ -69,7 +69,7 @@ describe('mistbridge tail (CONTRACT section 1)', () => {
     await Promise.all([coloured.tailing, uncoloured.tailing]);
     await postWebhook(pipeline.url, sample('alarms__device-down-alarmdef.json'));
     expect(await waitFor(coloured.lines, /device_down/)).toContain('\x1b[33mmedium\x1b[0m');
-    expect(await waitFor(coloured.lines, /incident opened  device/)).toMatch(/d420b02000fa/);
+    expect(await waitFor(coloured.lines, /incident opened {2}device/)).toMatch(/d420b02000fa/);
     expect(await waitFor(uncoloured.lines, /device_down/)).not.toContain('\x1b[');
     for (const t of [coloured, uncoloured]) t.child.kill('SIGTERM');
   });
