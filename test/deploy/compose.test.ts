@@ -6,7 +6,7 @@ import { VARIABLE_NAMES, ROLES } from '../../src/config/variables';
 
 const ROOT = join(__dirname, '..', '..');
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-  services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; healthcheck?: unknown }>;
+  services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string>; depends_on?: Record<string, { condition: string }>; healthcheck?: unknown; ports?: string[] }>;
 };
 const mistbridgeServices = Object.entries(compose.services).filter(([, s]) => s.image === 'mistbridge:local');
 
@@ -59,8 +59,32 @@ describe('docker-compose.yml', () => {
       const service = compose.services[host!];
       expect(service?.image).toBe('mistbridge:local');
       const env = service!.environment ?? {};
-      expect(port).toBe(env.ADMIN_PORT ?? env.PORT ?? '8080');
+      expect(port).toBe(env.ADMIN_PORT ?? '8081'); // CONTRACT section 2: /metrics on the admin port
     }
+  });
+
+  it('keeps Kafka\'s data on its volume, with a fixed cluster id', () => {
+    const kafka = compose.services.kafka as unknown as { environment: Record<string, string>; volumes: string[] };
+    const dataDir = kafka.environment.KAFKA_LOG_DIRS;
+    expect(kafka.volumes).toContain(`kafka-data:${dataDir}`);
+    expect(kafka.environment.CLUSTER_ID).toMatch(/^[A-Za-z0-9_-]{22}$/); // a base64url UUID, as kafka-storage random-uuid prints
+  });
+
+  it('publishes ports on 127.0.0.1 only, but the TLS front end; stops slower than mistbridge drains', () => {
+    for (const [name, service] of Object.entries(compose.services) as Array<[string, { ports?: string[]; profiles?: string[] }]>) {
+      for (const port of service.ports ?? []) expect({ name, port, loopback: service.profiles?.includes('tls') || port.startsWith('127.0.0.1:') }).toMatchObject({ loopback: true });
+    }
+    for (const [name, service] of mistbridgeServices) {
+      const grace = Number(/^(\d+)s$/.exec((service as { stop_grace_period?: string }).stop_grace_period ?? '')?.[1]);
+      expect({ name, grace: grace * 1000 > Number(service.environment?.DRAIN_TIMEOUT_MS ?? 10000) }).toEqual({ name, grace: true });
+    }
+  });
+
+  it('installs the Splunk app without a read-only mount inside /opt/splunk', () => {
+    const splunk = compose.services.splunk as unknown as { build: string; volumes: string[] };
+    expect(splunk.volumes.filter((v) => /:\/opt\/splunk\/etc/.test(v))).toEqual([]);
+    const dockerfile = readFileSync(join(ROOT, splunk.build, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^COPY --chown=splunk:splunk mistbridge \/opt\/splunk\/etc\/apps\/mistbridge$/m);
   });
 
   it('names every secret in .env.example', () => {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -92,11 +92,37 @@ const openssl = systemTool('openssl', 'openssl');
       });
       expect(status).toBe(200);
       await expect(fetch(`http://127.0.0.1:${pipeline.http.port}/healthz`)).rejects.toThrow();
+      // The image's HEALTHCHECK: the admin port stays plain HTTP beside a TLS webhook port.
+      expect(await healthcheck({ TLS_CERT_FILE: join(dir, 'cert.pem'), PORT: String(pipeline.http.port), ADMIN_PORT: String(pipeline.http.adminPort) })).toBe(0);
     } finally {
       await pipeline.stop();
     }
+    // One port for everything (ADMIN_PORT = PORT): HTTPS; and nothing listening: unhealthy.
+    const port = await freePort();
+    const one = await startPipeline({ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), MISTBRIDGE_ROLES: 'ingress,normalizer', PORT: String(port), ADMIN_PORT: String(port) });
+    try {
+      expect(await healthcheck({ TLS_CERT_FILE: join(dir, 'cert.pem'), PORT: String(port), ADMIN_PORT: String(port) })).toBe(0);
+    } finally {
+      await one.stop();
+    }
+    expect(await healthcheck({ PORT: String(port), ADMIN_PORT: String(port) })).toBe(1);
   });
 });
+
+/** Runs scripts/healthcheck.js (the image's HEALTHCHECK) with `env`: its exit code. */
+function healthcheck(env: Record<string, string>): Promise<number | null> {
+  const child = spawn(process.execPath, [join(__dirname, '..', '..', 'scripts', 'healthcheck.js')], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+  return new Promise((resolve) => child.once('exit', resolve));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 describe('secrets stay secret', () => {
   it('never appear in logs or replies, even at debug level', async () => {

@@ -8,25 +8,33 @@ import { CLI } from '../helpers/process';
 function startTail(args: string[], env: Record<string, string>, terminal: boolean) {
   const command = [process.execPath, CLI, 'tail', ...args];
   const child = terminal
-    ? spawn('script', ['-qfc', command.map((c) => `'${c}'`).join(' '), '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env } })
+    ? // Its own process group, so that stop() ends script and the tail under it together.
+      spawn('script', ['-qfc', command.map((c) => `'${c}'`).join(' '), '/dev/null'], { env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env }, detached: true })
     : spawn(command[0]!, command.slice(1), { env: { PATH: process.env.PATH ?? '', ...env } });
   const lines: string[] = [];
   let stderr = '';
   createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let ended = false;
+  void exited.then(() => (ended = true));
   const tailing = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tail did not start: ${stderr} ${lines.join('\n')}`)), 15_000);
+    const started = Date.now();
     const check = (): void => {
       // Through script, stderr and stdout share the terminal.
-      if (/tailing /.test(stderr) || lines.some((l) => /tailing /.test(l))) {
-        clearTimeout(timer);
-        resolve();
-      } else setTimeout(check, 20);
+      if (/tailing /.test(stderr) || lines.some((l) => /tailing /.test(l))) resolve();
+      else if (ended || Date.now() - started > 15_000) reject(new Error(`tail did not start: ${stderr} ${lines.join('\n')}`));
+      else setTimeout(check, 20);
     };
     check();
   });
   tailing.catch(() => undefined); // awaited by the tests that expect it to start
-  return { child, lines, tailing, exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+  const stop = async (): Promise<void> => {
+    if (terminal) process.kill(-child.pid!, 'SIGTERM');
+    else child.kill('SIGTERM');
+    await exited;
+  };
+  return { child, lines, tailing, exited, stop };
 }
 
 describe('mistbridge tail (CONTRACT section 1)', () => {
@@ -59,7 +67,7 @@ describe('mistbridge tail (CONTRACT section 1)', () => {
     expect(event.type).toBe('AP_RESTARTED');
     // The topic filter (either spelling): no alarms.
     expect(json.lines.map((l) => (JSON.parse(l) as { topic: string }).topic).every((t) => t === 'device-events')).toBe(true);
-    for (const t of [plain, json]) t.child.kill('SIGTERM');
+    await Promise.all([plain.stop(), json.stop()]);
     expect(await plain.exited).toBe(0);
   });
 
@@ -71,7 +79,7 @@ describe('mistbridge tail (CONTRACT section 1)', () => {
     expect(await waitFor(coloured.lines, /device_down/)).toContain('\x1b[33mmedium\x1b[0m');
     expect(await waitFor(coloured.lines, /incident opened {2}device/)).toMatch(/d420b02000fa/);
     expect(await waitFor(uncoloured.lines, /device_down/)).not.toContain('\x1b[');
-    for (const t of [coloured, uncoloured]) t.child.kill('SIGTERM');
+    await Promise.all([coloured.stop(), uncoloured.stop()]);
   });
 
   it('exits 1 when it cannot connect, and with a wrong API token', async () => {
