@@ -3,7 +3,9 @@ import type { BatchContext, BusMessage, OutgoingMessage } from '../bus/bus';
 import type { RoleDeps } from '../shared/role-deps';
 import { previousOf } from './letters';
 
-export type Stage = 'normalizer' | 'splunk' | 'correlator' | 'metrics' | 'notify';
+import type { DlqReason, Stage } from './reasons';
+
+export type { Stage } from './reasons';
 
 /** CONTRACT section 4: one dead letter as stored in `mist.dlq` / `DATA_DIR/dlq.ndjson`. */
 export interface DeadLetterRecord {
@@ -31,7 +33,7 @@ export interface LetterOptions {
 }
 
 /** Builds the letter for `source` (keyed as its input), with its id. */
-export function deadLetter(stage: Stage, reason: string, error: string, source: BusMessage, options: LetterOptions, value: Buffer = source.value ?? Buffer.alloc(0)): OutgoingMessage {
+export function deadLetter<S extends Stage>(stage: S, reason: DlqReason<S>, error: string, source: BusMessage, options: LetterOptions, value: Buffer = source.value ?? Buffer.alloc(0)): OutgoingMessage {
   const truncated = value.length > options.maxValueBytes;
   const body: Omit<DeadLetterRecord, 'id'> = {
     dead_lettered_at: options.now,
@@ -50,9 +52,9 @@ export function deadLetter(stage: Stage, reason: string, error: string, source: 
 }
 
 /** A role's letter maker: its stage, the process clock, and the DLQ's size bound (a MAX_BODY_BYTES body). */
-export function lettersFor(deps: Pick<RoleDeps, 'clock' | 'config'>, stage: Stage) {
+export function lettersFor<S extends Stage>(deps: Pick<RoleDeps, 'clock' | 'config'>, stage: S) {
   // A message that was redriven and fails again names its earlier letters (`previous`).
-  return (reason: string, error: string, source: BusMessage, value?: Buffer): OutgoingMessage =>
+  return (reason: DlqReason<S>, error: string, source: BusMessage, value?: Buffer): OutgoingMessage =>
     deadLetter(stage, reason, error, source, { now: deps.clock.now(), maxValueBytes: deps.config.ingress.maxBodyBytes, previous: previousOf(source.headers) }, value);
 }
 

@@ -9,7 +9,7 @@ export function decodeOrDeadLetter<T>(
   codec: AvroCodec<T>,
   message: BusMessage & { value: Buffer },
   dead: OutgoingMessage[],
-  letter: (reason: string, error: string, source: BusMessage) => OutgoingMessage,
+  letter: (reason: 'schema_mismatch', error: string, source: BusMessage) => OutgoingMessage,
 ): T | null {
   try {
     return codec.decode(message.value, message.headers[SCHEMA_HEADER]);

@@ -1,7 +1,8 @@
 import type { Severity } from '../config/file-schema';
 import { AvroCodec } from '../shared/avro';
 
-export type IncidentKind = 'device' | 'marvis' | 'security';
+export const INCIDENT_KINDS = ['device', 'marvis', 'security'] as const;
+export type IncidentKind = (typeof INCIDENT_KINDS)[number];
 export type ResolveReason = 'recovery_event' | 'mist_resolved' | 'quiet_window' | 'reconciled';
 
 /** CONTRACT section 6; mirrors schemas/incident.avsc. */

@@ -15,7 +15,7 @@ export interface NormalizeRules extends SeverityRules {
   privacy?: PrivacyRules;
 }
 
-export type Normalized = { ok: true; event: MistEvent } | { ok: false; reason: string; error: string };
+export type Normalized = { ok: true; event: MistEvent } | { ok: false; reason: 'normalize_failed' | 'event_not_object'; error: string };
 
 const ALARM_GROUPS = new Set(['infrastructure', 'marvis', 'security']);
 /**

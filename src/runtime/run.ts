@@ -45,7 +45,7 @@ export interface RunOptions {
   processMetrics?: boolean;
 }
 
-export async function createBus(config: Config, logger: Logger, clock: Clock = systemClock): Promise<Bus> {
+export async function createBus(config: Config, logger: Logger, clock: Clock = systemClock, metrics?: Metrics): Promise<Bus> {
   const topics = topicNames(config.topicPrefix);
   // kafkajs is loaded only by processes that use it: the embedded mode stays lean.
   if (config.kafka) return (await import('../bus/kafka/kafka-bus')).createKafkaBus(config, topics, logger);
@@ -58,6 +58,7 @@ export async function createBus(config: Config, logger: Logger, clock: Clock = s
     maxLetterBytes: config.ingress.maxBodyBytes,
     logger,
     now: () => clock.now(),
+    onQuarantine: () => metrics?.dlq?.inc({ stage: 'normalizer', reason: 'crash_loop' }),
   });
 }
 
@@ -66,8 +67,10 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   logger.info('starting mistbridge', describeConfig(config));
   const clock = options.clock ?? systemClock;
   const topics = topicNames(config.topicPrefix);
-  const bus = await createBus(config, logger, clock);
-  const metrics = createMetrics(config.roles, bus, { processMetrics: options.processMetrics });
+  // The metrics exist before the bus, which counts what it quarantines at start; lag is read from the bus at scrape time.
+  let bus: Bus | undefined;
+  const metrics = createMetrics(config.roles, { lag: async () => (bus ? bus.lag() : []) }, { processMetrics: options.processMetrics });
+  bus = await createBus(config, logger, clock, metrics);
   const readiness = new Readiness();
   const consumers: Consumer[] = [];
   // /api/tail is served where events are normalized (and incidents correlated).

@@ -1,10 +1,30 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SEVERITIES } from '../config/file-schema';
 import type { Role } from '../config/variables';
+import { DLQ_REASONS, type Stage } from '../dlq/reasons';
+import { INCIDENT_KINDS } from '../domain/incident';
 
 /**
  * Every metric mistbridge exports (CONTRACT section 7), declared here and nowhere else. A family is
  * registered only in a process that runs the role owning it, so sums across pods never double count.
+ * Every series whose labels are known in advance exists from start-up at 0 (`zeroed`), so that
+ * `rate()`/`increase()` see the first event after a restart and no alert waits for a series that
+ * does not exist yet.
  */
+export const WEBHOOK_OUTCOMES = ['accepted', 'bad_signature', 'malformed', 'too_large', 'unsupported_media_type', 'unavailable'] as const;
+export const HEC_OUTCOMES = ['delivered', 'retried', 'rejected'] as const;
+const TRANSITIONS = ['opened', 'resolved'] as const;
+
+/** Every combination of the given label values, each set to 0. */
+function zeroed<T extends Counter<string> | Gauge<string>>(metric: T, labels: Record<string, readonly string[]>): T {
+  let combinations: Array<Record<string, string>> = [{}];
+  for (const [name, values] of Object.entries(labels)) combinations = combinations.flatMap((c) => values.map((v) => ({ ...c, [name]: v })));
+  for (const c of combinations) metric.inc(c, 0);
+  return metric;
+}
+
+/** The dead-letter stage each role runs (the splunk role's stage is `splunk`). */
+const stagesOf = (roles: readonly Role[]): Stage[] => roles.filter((r): r is Role & Stage => r in DLQ_REASONS);
 export interface LagSource {
   lag(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>>;
 }
@@ -21,12 +41,15 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
     registry,
     ingress: has('ingress')
       ? {
-          webhooks: new Counter({
-            name: 'mistbridge_webhooks_total',
-            help: 'Webhook requests by outcome.',
-            labelNames: ['outcome'] as const,
-            registers,
-          }),
+          webhooks: zeroed(
+            new Counter({
+              name: 'mistbridge_webhooks_total',
+              help: 'Webhook requests by outcome.',
+              labelNames: ['outcome'] as const,
+              registers,
+            }),
+            { outcome: WEBHOOK_OUTCOMES },
+          ),
           lastWebhook: new Gauge({
             name: 'mistbridge_last_webhook_timestamp_seconds',
             help: 'When the last webhook was accepted (epoch seconds); 0 until the first since start.',
@@ -45,20 +68,27 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
         }
       : null,
     dlq: consumes
-      ? new Counter({
-          name: 'mistbridge_dlq_total',
-          help: 'Messages sent to the dead-letter queue by the stage that gave up on them.',
-          labelNames: ['stage', 'reason'] as const,
-          registers,
-        })
+      ? (() => {
+          const counter = new Counter({
+            name: 'mistbridge_dlq_total',
+            help: 'Messages sent to the dead-letter queue by the stage that gave up on them.',
+            labelNames: ['stage', 'reason'] as const,
+            registers,
+          });
+          for (const stage of stagesOf(roles)) zeroed(counter, { stage: [stage], reason: DLQ_REASONS[stage] });
+          return counter;
+        })()
       : null,
     dlqRedriven: consumes
-      ? new Counter({
-          name: 'mistbridge_dlq_redriven_total',
-          help: 'Redriven dead letters re-processed, by the stage that re-processed them.',
-          labelNames: ['stage'] as const,
-          registers,
-        })
+      ? zeroed(
+          new Counter({
+            name: 'mistbridge_dlq_redriven_total',
+            help: 'Redriven dead letters re-processed, by the stage that re-processed them.',
+            labelNames: ['stage'] as const,
+            registers,
+          }),
+          { stage: stagesOf(roles) },
+        )
       : null,
     events: has('metrics')
       ? {
@@ -72,37 +102,53 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
             name: 'mistbridge_event_delay_seconds',
             help: 'Time from the event happening to the ingress accepting it.',
             labelNames: ['topic'] as const,
-            buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+            // Up to a day: Mist delivers some topics (audits, SLE) long after the event.
+            buckets: [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400],
             registers,
           }),
-          incidentsOpen: new Gauge({
-            name: 'mistbridge_incidents_open',
-            help: 'Open incidents by kind and severity.',
-            labelNames: ['kind', 'severity'] as const,
-            registers,
-          }),
-          incidentsTotal: new Counter({
-            name: 'mistbridge_incidents_total',
-            help: 'Incident transitions by kind.',
-            labelNames: ['kind', 'transition'] as const,
-            registers,
-          }),
+          incidentsOpen: zeroed(
+            new Gauge({
+              name: 'mistbridge_incidents_open',
+              help: 'Open incidents by kind and severity.',
+              labelNames: ['kind', 'severity'] as const,
+              registers,
+            }),
+            { kind: INCIDENT_KINDS, severity: SEVERITIES },
+          ),
+          incidentsTotal: zeroed(
+            new Counter({
+              name: 'mistbridge_incidents_total',
+              help: 'Incident transitions by kind.',
+              labelNames: ['kind', 'transition'] as const,
+              registers,
+            }),
+            { kind: INCIDENT_KINDS, transition: TRANSITIONS },
+          ),
           deviceUp: new Gauge({
             name: 'mistbridge_device_up',
             help: 'Device state following its incidents in event-time order: 1 up, 0 down.',
             labelNames: ['device_mac', 'device_type', 'site_id'] as const,
             registers,
           }),
+          deviceInfo: new Gauge({
+            name: 'mistbridge_device_info',
+            help: 'Names of a device (always 1), to join on device_mac: from what events carry.',
+            labelNames: ['device_mac', 'device_type', 'device_name', 'model', 'site_id', 'site_name'] as const,
+            registers,
+          }),
         }
       : null,
     hec: has('splunk')
       ? {
-          events: new Counter({
-            name: 'mistbridge_hec_events_total',
-            help: 'Events sent to Splunk HEC by outcome.',
-            labelNames: ['outcome'] as const,
-            registers,
-          }),
+          events: zeroed(
+            new Counter({
+              name: 'mistbridge_hec_events_total',
+              help: 'Events sent to Splunk HEC by outcome.',
+              labelNames: ['outcome'] as const,
+              registers,
+            }),
+            { outcome: HEC_OUTCOMES },
+          ),
           duration: new Histogram({
             name: 'mistbridge_hec_request_duration_seconds',
             help: 'HEC request duration by HTTP status (or "error" when no response arrived).',

@@ -155,6 +155,14 @@ const SUBS = { brokers: '127.0.0.1:1', hecUrl: 'http://127.0.0.1:1', existingSec
     expect(ofKind(r.manifests, 'ServiceAccount')[0]).toMatchObject({ automountServiceAccountToken: false });
   });
 
+  it('ships the alert rules as a PrometheusRule whose runbook links carry the base URL', () => {
+    const r = rendered.get(VALUE_SETS[2]!.label)!;
+    const groups = (ofKind(r.manifests, 'PrometheusRule')[0]!.spec as { groups: Array<{ rules: Array<{ alert: string; annotations: { runbook_url: string } }> }> }).groups;
+    const rules = groups.flatMap((g) => g.rules);
+    expect(rules.length).toBe(12);
+    for (const rule of rules) expect(rule.annotations.runbook_url).toBe(`https://git.example.com/netops/mistbridge/blob/main/README.md#${rule.alert.toLowerCase()}`);
+  });
+
   it('gives the topics Job what it needs before the release exists: its own env, the CA, the SASL password from a hook Secret that comes first', () => {
     const r = rendered.get(VALUE_SETS[2]!.label)!;
     const [job] = ofKind(r.manifests, 'Job');

@@ -27,6 +27,8 @@ export interface EmbeddedBusOptions {
   maxLetterBytes: number;
   logger: Logger;
   now?: () => number;
+  /** Counts a dead letter the bus wrote itself (`crash_loop`), beside the stages' own. */
+  onQuarantine?: () => void;
 }
 
 /** A DATA_DIR that cannot be used: start-up stops with the path and the OS reason (exit 2). */
@@ -124,6 +126,7 @@ export class EmbeddedBus implements Bus {
       { now: (this.options.now ?? Date.now)(), maxValueBytes: this.options.maxLetterBytes },
     );
     this.dlq.appendSync(letter.value!.toString('utf8'));
+    this.options.onQuarantine?.();
     this.options.logger.error('webhook quarantined to the DLQ (reason crash_loop): the process died twice while normalizing it', { offset: record.offset, bytes: record.value.length });
   }
 

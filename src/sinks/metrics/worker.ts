@@ -9,12 +9,14 @@ import { KNOWN_TOPICS, KNOWN_TYPES } from '../../normalizer/catalogue';
 import { SCHEMA_HEADER } from '../../shared/avro';
 import { LabelLimiter } from '../../shared/label-limiter';
 import type { RoleDeps } from '../../shared/role-deps';
+import { DeviceInfo } from './device-info';
 import { IncidentGauges } from './incident-gauges';
 
 export type MetricsSinkDeps = RoleDeps;
 
 /**
- * mist.events → `mistbridge_events_total`, `mistbridge_event_delay_seconds` (bounded labels);
+ * mist.events → `mistbridge_events_total`, `mistbridge_event_delay_seconds` (bounded labels),
+ * `mistbridge_device_info`;
  * mist.incidents → incident and device gauges, starting from the compacted state at assignment.
  */
 export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer> {
@@ -22,6 +24,7 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
   const events = eventCodec();
   const incidents = incidentCodec();
   const gauges = new IncidentGauges(family);
+  const devices = new DeviceInfo(family.deviceInfo);
   const topicLabel = new LabelLimiter(KNOWN_TOPICS, deps.config.metrics.labelLimit);
   const typeLabel = new LabelLimiter(KNOWN_TYPES, deps.config.metrics.labelLimit);
   const letter = lettersFor(deps, 'metrics');
@@ -54,6 +57,7 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
         if (!event) continue;
         const topic = topicLabel.value(canonicalTopic(event.topic));
         family.total.inc({ topic, type: typeLabel.value(event.type), severity: event.severity });
+        devices.observe(event);
         // An event that carried no usable time has no delay to report.
         if (event.time_source !== 'received') family.delay.observe({ topic }, Math.max(0, event.received_at - event.timestamp) / 1000);
       }

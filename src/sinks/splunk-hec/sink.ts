@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SplunkConfig } from '../../config/config';
+import type { DlqReason } from '../../dlq/reasons';
 import { AbortError, sleep as defaultSleep } from '../../shared/backoff';
 import type { Logger } from '../../shared/logger';
 import { LogThrottle } from '../../shared/log-throttle';
@@ -14,7 +15,7 @@ export const ACK_PATH = '/services/collector/ack';
 
 export interface Rejection {
   index: number;
-  reason: string;
+  reason: DlqReason<'splunk'>;
   error: string;
 }
 
@@ -74,7 +75,7 @@ export class HecSink {
     const sizes = envelopes.map((e) => Buffer.byteLength(e));
     const queue: number[][] = planRequests(sizes, this.config.batchMaxEvents, this.config.batchMaxBytes);
     const pending: PendingAck[] = [];
-    const reject = (indices: number[], reason: string, error: string): void => {
+    const reject = (indices: number[], reason: DlqReason<'splunk'>, error: string): void => {
       for (const index of indices) rejected.push({ index, reason, error });
       this.metrics.events.inc({ outcome: 'rejected' }, indices.length);
     };
@@ -92,7 +93,8 @@ export class HecSink {
       } catch (err) {
         if (!(err instanceof PermanentError)) throw err;
         queue.shift();
-        reject(request, err.reason, err.message);
+        // The retry mechanism gives up only on reasons this sink gave it (proxy_error).
+        reject(request, err.reason as DlqReason<'splunk'>, err.message);
         continue;
       }
       queue.shift();

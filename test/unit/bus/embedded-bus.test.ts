@@ -10,8 +10,8 @@ import { eventually } from '../../helpers/fixtures';
 const topics = topicNames('');
 const NORMALIZER = 'normalizer-group';
 
-function newBus(dataDir = mkdtempSync(join(tmpdir(), 'mistbridge-bus-')), maxBacklogBytes = 1 << 20): EmbeddedBus {
-  return new EmbeddedBus({ dataDir, topics, maxBacklogBytes, rawGroup: NORMALIZER, maxLetterBytes: 1 << 20, logger: silentLogger() });
+function newBus(dataDir = mkdtempSync(join(tmpdir(), 'mistbridge-bus-')), maxBacklogBytes = 1 << 20, onQuarantine?: () => void): EmbeddedBus {
+  return new EmbeddedBus({ dataDir, topics, maxBacklogBytes, rawGroup: NORMALIZER, maxLetterBytes: 1 << 20, logger: silentLogger(), onQuarantine });
 }
 const message = (text: string) => ({ key: 'k', value: Buffer.from(text) });
 const checkpointOf = (dataDir: string): number => (JSON.parse(readFileSync(join(dataDir, 'raw', 'checkpoint.json'), 'utf8')) as { offset: number }).offset;
@@ -127,8 +127,9 @@ describe('EmbeddedBus', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'mistbridge-bus-'));
     const seen: string[][] = [];
     /** One run: its "normalizer" dies (hangs until the crash) on the poison webhook. */
+    let quarantined = 0; // what mistbridge_dlq_total{reason="crash_loop"} counts
     const run = async (post: string[] = []): Promise<string[]> => {
-      const bus = newBus(dataDir);
+      const bus = newBus(dataDir, 1 << 20, () => quarantined++);
       const normalized: string[] = [];
       seen.push(normalized);
       let died = (): void => undefined;
@@ -160,5 +161,6 @@ describe('EmbeddedBus', () => {
     const letters = readFileSync(join(dataDir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(letters).toEqual([expect.objectContaining({ stage: 'normalizer', reason: 'crash_loop', offset: '1', value_base64: Buffer.from('poison').toString('base64') })]);
     expect(letters[0]!.id).toMatch(/^[0-9a-f]{16}$/);
+    expect(quarantined).toBe(1);
   });
 });

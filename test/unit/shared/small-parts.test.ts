@@ -2,6 +2,7 @@ import { deadLetter } from '../../../src/dlq/dead-letter';
 import { incidentCodec, type Incident } from '../../../src/domain/incident';
 import { LabelLimiter } from '../../../src/shared/label-limiter';
 import { createMetrics } from '../../../src/shared/metrics';
+import { DeviceInfo } from '../../../src/sinks/metrics/device-info';
 import { IncidentGauges } from '../../../src/sinks/metrics/incident-gauges';
 
 describe('LabelLimiter: bounded label values', () => {
@@ -38,7 +39,8 @@ describe('IncidentGauges: incident and device gauges from the incident stream', 
     ...patch,
   });
   const values = async (family: ReturnType<typeof createMetrics>['events'], name: 'incidentsOpen' | 'incidentsTotal' | 'deviceUp') =>
-    (await family![name].get()).values.map((v) => ({ ...v.labels, value: v.value }));
+    // The series that exist at 0 from start-up are left out: these tests follow what incidents change.
+    (await family![name].get()).values.filter((v) => v.value !== 0 || name === 'deviceUp').map((v) => ({ ...v.labels, value: v.value }));
 
   it('counts transitions once, ignores versions it has seen, and removes a forgotten device', async () => {
     const family = createMetrics(['metrics'], undefined, { processMetrics: false }).events!;
@@ -49,7 +51,7 @@ describe('IncidentGauges: incident and device gauges from the incident stream', 
     expect(await values(family, 'deviceUp')).toEqual([{ device_mac: 'aa', device_type: 'ap', site_id: 's', value: 0 }]);
     gauges.apply('device:o:aa', incident({ state: 'resolved', version: 2, resolved_at: 5 }), true);
     gauges.apply('device:o:aa', incident({ version: 1 }), true); // an older version, late
-    expect(await values(family, 'incidentsOpen')).toEqual([{ kind: 'device', severity: 'medium', value: 0 }]);
+    expect(await values(family, 'incidentsOpen')).toEqual([]);
     expect(await values(family, 'deviceUp')).toEqual([{ device_mac: 'aa', device_type: 'ap', site_id: 's', value: 1 }]);
     expect(await values(family, 'incidentsTotal')).toEqual([
       { kind: 'device', transition: 'opened', value: 1 },
@@ -64,6 +66,43 @@ describe('IncidentGauges: incident and device gauges from the incident stream', 
     new IncidentGauges(family).apply('device:o:aa', incident({}), false);
     expect(await values(family, 'incidentsTotal')).toEqual([]);
     expect(incidentCodec().decode(incidentCodec().encode(incident({})), undefined).key).toBe('device:o:aa');
+  });
+});
+
+describe('series that exist from start-up (CONTRACT section 7)', () => {
+  it('exports every known outcome, transition, kind x severity and stage x reason at 0 before anything happened', async () => {
+    const text = await createMetrics(['ingress', 'normalizer', 'splunk', 'metrics', 'correlator'], undefined, { processMetrics: false }).registry.metrics();
+    const zero = (series: string) => expect(text).toContain(`${series} 0\n`);
+    for (const outcome of ['accepted', 'bad_signature', 'malformed', 'too_large', 'unsupported_media_type', 'unavailable']) zero(`mistbridge_webhooks_total{outcome="${outcome}"}`);
+    for (const outcome of ['delivered', 'retried', 'rejected']) zero(`mistbridge_hec_events_total{outcome="${outcome}"}`);
+    zero('mistbridge_incidents_total{kind="marvis",transition="opened"}');
+    zero('mistbridge_incidents_open{kind="security",severity="critical"}');
+    zero('mistbridge_dlq_total{stage="normalizer",reason="crash_loop"}');
+    zero('mistbridge_dlq_total{stage="splunk",reason="proxy_error"}');
+    zero('mistbridge_dlq_total{stage="correlator",reason="schema_mismatch"}');
+    zero('mistbridge_dlq_redriven_total{stage="metrics"}');
+    zero('mistbridge_hec_paused');
+    zero('mistbridge_last_webhook_timestamp_seconds');
+  });
+
+  it('exports only the families of the roles a process runs', async () => {
+    const text = await createMetrics(['ingress'], undefined, { processMetrics: false }).registry.metrics();
+    expect(text).toContain('mistbridge_webhooks_total{outcome="accepted"} 0');
+    expect(text).not.toContain('mistbridge_dlq_total');
+    expect(text).not.toContain('mistbridge_hec_events_total');
+  });
+});
+
+describe('DeviceInfo: one mistbridge_device_info series per device', () => {
+  it('merges what events carry, replaces the series when a label changes, and ignores events without a device', async () => {
+    const family = createMetrics(['metrics'], undefined, { processMetrics: false }).events!;
+    const info = new DeviceInfo(family.deviceInfo);
+    const event = { device_mac: 'aa', device_type: 'ap', device_name: 'AP-1', site_id: 's', site_name: null, attributes: { model: 'AP45' } };
+    info.observe(event);
+    info.observe({ ...event, device_name: null, site_name: 'HQ', attributes: {} }); // leaves the name and model as known
+    info.observe({ ...event, device_mac: null });
+    const series = (await family.deviceInfo.get()).values.map((v) => ({ ...v.labels, value: v.value }));
+    expect(series).toEqual([{ device_mac: 'aa', device_type: 'ap', device_name: 'AP-1', model: 'AP45', site_id: 's', site_name: 'HQ', value: 1 }]);
   });
 });
 
