@@ -68,9 +68,10 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   const clock = options.clock ?? systemClock;
   const topics = topicNames(config.topicPrefix);
   // The metrics exist before the bus, which counts what it quarantines at start; lag is read from the bus at scrape time.
-  let bus: Bus | undefined;
-  const metrics = createMetrics(config.roles, { lag: async () => (bus ? bus.lag() : []) }, { processMetrics: options.processMetrics });
-  bus = await createBus(config, logger, clock, metrics);
+  const started: { bus?: Bus } = {};
+  const metrics = createMetrics(config.roles, { lag: async () => (started.bus ? started.bus.lag() : []) }, { processMetrics: options.processMetrics });
+  const bus = await createBus(config, logger, clock, metrics);
+  started.bus = bus;
   const readiness = new Readiness();
   const consumers: Consumer[] = [];
   // /api/tail is served where events are normalized (and incidents correlated).

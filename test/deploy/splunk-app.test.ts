@@ -28,7 +28,7 @@ function parseConf(text: string, file: string): Conf {
       conf.set(header[1]!, stanza);
       return;
     }
-    const pair = /^([A-Za-z0-9_.:\-]+)\s*=\s*(.*)$/.exec(line);
+    const pair = /^([A-Za-z0-9_.:-]+)\s*=\s*(.*)$/.exec(line);
     if (!pair || !stanza) throw new Error(`${file}:${i + 1}: not a stanza or key = value: ${line}`);
     stanza.set(pair[1]!, pair[2]!);
   });
