@@ -41,8 +41,22 @@ export interface Config {
   };
   correlation: { securityQuietWindowMs: number; retentionMs: number; rules: RuleOverrides };
   metrics: { labelLimit: number };
+  /** CONTRACT section 8: null without MIST_API_TOKEN (the mistapi role idles). */
+  mistApi: MistApiConfig | null;
   dataDir: string;
   logLevel: string;
+}
+
+export interface MistApiConfig {
+  token: string;
+  /** Base URL, e.g. https://api.mist.com. */
+  baseUrl: string;
+  /** Explicit orgs, or null: discovered from /api/v1/self. */
+  orgIds: string[] | null;
+  inventoryMs: number;
+  reconcileMs: number;
+  backfillMaxMs: number;
+  maxRequestsPerHour: number;
 }
 
 export interface KafkaConfig {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isMap, isScalar, parseDocument } from 'yaml';
 import { DEFAULT_PRIVATE_FIELDS, type PrivacyMode } from '../normalizer/privacy';
 import { canonicalTopic } from '../domain/topic';
-import type { Config } from './config';
+import type { Config, MistApiConfig } from './config';
 import { fileSchema, type FileSettings } from './file-schema';
 import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
 
@@ -174,11 +174,28 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       retentionMs: get<number>('INCIDENT_RETENTION_S')! * 1000,
       rules: file.correlation ?? {},
     },
+    mistApi: mistApiConfig(get),
     metrics: { labelLimit: get<number>('METRICS_LABEL_LIMIT')! },
     dataDir: get<string>('DATA_DIR')!,
     logLevel: get<string>('LOG_LEVEL')!,
   };
   return deepFreeze(config);
+}
+
+/** CONTRACT section 8: the Mist API companion, on with a token. */
+function mistApiConfig(get: <T>(name: string) => T | undefined): MistApiConfig | null {
+  const token = get<string>('MIST_API_TOKEN');
+  if (!token) return null;
+  const host = get<string>('MIST_API_HOST')!.trim().replace(/\/+$/, '');
+  return {
+    token,
+    baseUrl: /^https?:\/\//.test(host) ? host : `https://${host}`,
+    orgIds: get<string[]>('MIST_ORG_ID') ?? null,
+    inventoryMs: get<number>('MIST_API_INVENTORY_S')! * 1000,
+    reconcileMs: get<number>('MIST_API_RECONCILE_S')! * 1000,
+    backfillMaxMs: get<number>('MIST_API_BACKFILL_MAX_S')! * 1000,
+    maxRequestsPerHour: get<number>('MIST_API_MAX_REQUESTS_PER_HOUR')!,
+  };
 }
 
 function lowerKeys<T>(record: Record<string, T>): Record<string, T> {
@@ -257,6 +274,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     privacy: config.normalizer.privacy.mode,
     bus: config.kafka ? { kind: 'kafka', brokers: config.kafka.brokers, prefix: config.topicPrefix } : { kind: 'embedded', dataDir: config.dataDir },
     splunk: config.splunk ? { url: redactUrl(config.splunk.url), index: config.splunk.index, ack: config.splunk.ack } : 'off',
+    mistApi: config.mistApi ? { host: config.mistApi.baseUrl, orgs: config.mistApi.orgIds ?? 'discovered' } : 'off',
   };
 }
 

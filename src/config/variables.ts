@@ -35,7 +35,7 @@ const port = int(0, 65535); // 0 = any free port (tests, benchmarks)
 const text = z.string().trim().min(1, 'must not be empty');
 const url = text.refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), 'must be an http(s) URL');
 const list = text.transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
-export const ROLES = ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator'] as const;
+export const ROLES = ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator', 'mistapi'] as const;
 export type Role = (typeof ROLES)[number];
 const roles = list.refine((v) => v.length > 0 && v.every((r) => (ROLES as readonly string[]).includes(r)), {
   message: `must be a comma-separated subset of ${ROLES.join(',')}`,
@@ -113,6 +113,13 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'SECURITY_QUIET_WINDOW_S', schema: int(1, 86400 * 365), default: '86400', doc: 'a site\'s security incident resolves after this long without security alarms' },
   { name: 'INCIDENT_RETENTION_S', schema: int(0, 86400 * 365), default: String(7 * 86400), doc: 'resolved incidents are forgotten (tombstoned) after this' },
   { name: 'METRICS_LABEL_LIMIT', schema: int(0, 100000), default: '200', doc: 'distinct unknown `topic`/`type` label values before they are reported as `other`' },
+  { name: 'MIST_API_TOKEN', schema: text, secret: true, doc: 'Mist API token (org read-only is enough): turns the Mist API companion on (names, device state, back-fill)' },
+  { name: 'MIST_API_HOST', schema: text, default: 'api.mist.com', doc: 'the API host of the org\'s Mist cloud (`api.eu.mist.com`, `api.gc1.mist.com`, `api.ac2.mist.com`, ...); `https://` implied, a full URL accepted' },
+  { name: 'MIST_ORG_ID', schema: list, doc: 'the org(s) to follow, comma-separated; discovered from `GET /api/v1/self` when the token sees exactly one' },
+  { name: 'MIST_API_INVENTORY_S', schema: int(60, 86400), default: '900', doc: 'inventory refresh period (sites, devices)' },
+  { name: 'MIST_API_RECONCILE_S', schema: int(10, 86400), default: '300', doc: 'device status check and back-fill period' },
+  { name: 'MIST_API_BACKFILL_MAX_S', schema: int(0, 86400 * 30), default: '86400', doc: 'how far back back-fill looks at most' },
+  { name: 'MIST_API_MAX_REQUESTS_PER_HOUR', schema: int(10, 100000), default: '2000', doc: 'this process\'s Mist API request budget (Mist allows 5,000 per hour per token)' },
   { name: 'DATA_DIR', schema: text, default: './data', doc: 'where the embedded mode keeps what must survive a restart' },
   { name: 'LOG_LEVEL', schema: level, default: 'info', doc: 'winston level; logs are JSON lines on stdout' },
   { name: 'MISTBRIDGE_CONFIG', schema: text, doc: 'YAML file: the variables above plus severity, routing and correlation rules' },

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { publicIncident, type Incident } from '../domain/incident';
+import type { InventoryDevice } from '../domain/inventory';
 import { Pager } from '../http/paging';
 
 const STATES = new Set(['open', 'resolved']);
@@ -11,6 +12,8 @@ export interface IncidentView {
   incidents(): Iterable<Incident>;
   incident(key: string): Incident | undefined;
   deviceName(mac: string): string | null;
+  /** The Mist API companion's devices (empty without it). */
+  inventory(): Iterable<InventoryDevice>;
 }
 
 /** One device of `/api/devices` (CONTRACT section 3). */
@@ -74,30 +77,48 @@ export function incidentsApi(view: IncidentView, now: () => number = Date.now): 
       res.status(400).json({ error: 'state must be down or up' });
       return;
     }
-    const deviceOf = (incident: Incident | undefined): DeviceRecord | undefined =>
-      incident?.kind === 'device' && incident.entities[0]
-        ? {
-            device_mac: incident.entities[0],
-            device_type: incident.device_type,
-            device_name: view.deviceName(incident.entities[0]),
-            site_id: incident.site_id,
-            site_name: incident.site_name,
-            model: null,
-            up: incident.state === 'resolved',
-            since: incident.state === 'open' ? incident.opened_at : incident.resolved_at,
-          }
-        : undefined;
+    // Devices known from incidents and from the inventory (CONTRACT section 3); the newer state wins.
+    const inventoried = new Map([...view.inventory()].map((d) => [`device:${d.org_id}:${d.mac}`, d]));
+    const deviceOf = (key: string): DeviceRecord | undefined => {
+      const incident = view.incident(key);
+      const device = inventoried.get(key);
+      const fromIncident = incident?.kind === 'device' && incident.entities[0] && (!device?.status_at || incident.updated_at >= device.status_at);
+      if (fromIncident) {
+        const mac = incident.entities[0]!;
+        return {
+          device_mac: mac,
+          device_type: incident.device_type ?? device?.type ?? null,
+          device_name: view.deviceName(mac),
+          site_id: incident.site_id,
+          site_name: incident.site_name ?? device?.site_name ?? null,
+          model: device?.model ?? null,
+          up: incident.state === 'resolved',
+          since: incident.state === 'open' ? incident.opened_at : incident.resolved_at,
+        };
+      }
+      if (!device) return undefined;
+      return {
+        device_mac: device.mac,
+        device_type: device.type,
+        device_name: device.name,
+        site_id: device.site_id,
+        site_name: device.site_name,
+        model: device.model,
+        up: device.status !== 'disconnected',
+        since: device.status_at,
+      };
+    };
     pager.send(
       req,
       res,
       () =>
-        [...view.incidents()]
-          .map((i) => [i.key, deviceOf(i)] as const)
+        [...new Set([...[...view.incidents()].filter((i) => i.kind === 'device').map((i) => i.key), ...inventoried.keys()])]
+          .map((key) => [key, deviceOf(key)] as const)
           .filter((e): e is readonly [string, DeviceRecord] => e[1] !== undefined && (state === undefined || e[1].up === (state === 'up')) && (siteId === undefined || e[1].site_id === siteId))
           // Down first, the longest down first; then the most recently recovered.
           .sort(([, a], [, b]) => Number(a.up) - Number(b.up) || (a.up ? (b.since ?? 0) - (a.since ?? 0) : (a.since ?? 0) - (b.since ?? 0)) || a.device_mac.localeCompare(b.device_mac))
           .map(([key]) => key),
-      (key) => deviceOf(view.incident(key)),
+      deviceOf,
     );
   });
   return router;

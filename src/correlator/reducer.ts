@@ -3,6 +3,7 @@ import type { Severity } from '../config/file-schema';
 import type { MistEvent } from '../domain/mist-event';
 import { SEVERITY_IDS } from '../normalizer/severity';
 import type { Incident, IncidentKind, Recovery, ResolveReason } from '../domain/incident';
+import type { InventoryDevice } from '../domain/inventory';
 import type { CorrelationRules } from './rules';
 
 const MAX_APPLIED_IDS = 64;
@@ -65,6 +66,55 @@ export function sweep(
   }
   const forgotten = [...recoveries].filter((r) => r.at + rules.retentionMs <= nowMs).map((r) => r.key);
   return { writes, tombstones, forgotten };
+}
+
+/**
+ * CONTRACT section 8, reconciliation with the Mist API's device status, at the time the API gives
+ * for it: an open device incident whose device has been connected since after the event that
+ * opened it resolves (`reconciled`); a device found disconnected on two consecutive checks, with
+ * nothing open and nothing newer seen, gets an incident (`opened by reconciliation`).
+ */
+export function reconcile(view: CorrelatorView, device: InventoryDevice): Reduced {
+  const out: Reduced = { incidents: [], recoveries: [] };
+  if (device.status === null || device.status_at === null || !device.type || !(device.type in DEVICE_LABELS)) return out;
+  const key = `device:${device.org_id}:${device.mac}`;
+  const base = view.incident(key);
+  const at = device.status_at;
+  if (device.status === 'connected') {
+    if (base?.state === 'open' && at > base.opened_at) {
+      out.incidents.push({ ...base, state: 'resolved', resolved_at: at, resolve_reason: 'reconciled', updated_at: Math.max(base.updated_at, at), version: base.version + 1 });
+    }
+    return out;
+  }
+  const newer = (base && at <= Math.max(base.updated_at, base.resolved_at ?? 0)) || (view.recovery(key)?.at ?? -1) >= at;
+  if (device.disconnected_checks < 2 || base?.state === 'open' || newer) return out;
+  const label = DEVICE_LABELS[device.type]!;
+  out.incidents.push({
+    incident_id: incidentId(key, at),
+    key,
+    kind: 'device',
+    state: 'open',
+    severity: 'medium',
+    severity_id: SEVERITY_IDS.medium,
+    title: `${label} ${device.name ? `${device.name} (${device.mac})` : device.mac} offline${device.site_name ? ` at ${device.site_name}` : ''}`,
+    org_id: device.org_id,
+    site_id: device.site_id,
+    site_name: device.site_name,
+    entities: [device.mac],
+    opened_at: at,
+    updated_at: at,
+    resolved_at: null,
+    resolve_reason: null,
+    event_count: 0,
+    // No event opened it: the Mist API's status did.
+    last_event_id: '',
+    last_event_type: 'reconciliation',
+    context: ['opened by reconciliation'],
+    version: (base?.version ?? 0) + 1,
+    device_type: device.type,
+    applied_event_ids: [],
+  });
+  return out;
 }
 
 export function incidentId(key: string, openedAt: number): string {

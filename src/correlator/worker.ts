@@ -7,7 +7,8 @@ import { SCHEMA_HEADER } from '../shared/avro';
 import type { RoleDeps } from '../shared/role-deps';
 import { incidentCodec, recoveryCodec, type Incident, type Recovery } from '../domain/incident';
 import { IncidentState } from './incident-state';
-import { reduce, sweep } from './reducer';
+import { reconcile, reduce, sweep } from './reducer';
+import { InventoryNames, type InventoryDevice } from '../domain/inventory';
 import type { IncidentView } from './api';
 import { buildRules } from './rules';
 
@@ -41,6 +42,10 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   const view = new Map<string, BusMessage>();
   // Device names as events carry them (incidents do not): for /api/devices.
   const names = new Map<string, string>();
+  // The Mist API companion's inventory (all of it): names, devices no incident names, and the
+  // status reconciliation acts on for the devices of this replica's partitions.
+  const inventory = new InventoryNames();
+  let mine: (record: { site_id: string | null; org_id: string | null }) => boolean = () => false;
   const encodeIncident = (incident: Incident): OutgoingMessage => ({ key: incident.key, value: incidents.encode(incident), headers: { [SCHEMA_HEADER]: incidents.fingerprint } });
   const encodeRecovery = (recovery: Recovery): OutgoingMessage => ({ key: recovery.key, value: recoveries.encode(recovery) });
 
@@ -54,6 +59,16 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     if (writes.length + tombstones.length + forgotten.length > 0) logger.info('incident sweep', { resolved: writes.length, forgotten: tombstones.length, recoveriesForgotten: forgotten.length });
   };
 
+  // Like the sweep, not tied to a batch of events: produced directly, committed to state after.
+  const reconcileWork = async (devices: InventoryDevice[]): Promise<void> => {
+    const writes = devices.filter(mine).flatMap((device) => reconcile(state, device).incidents);
+    if (writes.length === 0) return;
+    await bus.produce(topics.incidents, writes.map(encodeIncident));
+    state.commit(writes, []);
+    for (const incident of writes) deps.tail?.publish({ kind: 'incident', incident });
+    logger.info('incidents reconciled with the Mist API device status', { resolved: writes.filter((w) => w.state === 'resolved').length, opened: writes.filter((w) => w.state === 'open').length });
+  };
+
   const consumer = await bus.consume({
     group: GROUPS.correlator,
     stage: 'correlator',
@@ -64,7 +79,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
       // Every event of an incident comes from one site, so one events partition owns the incident.
       const owned = new Set(assignment.find((a) => a.topic === topics.events)?.partitions ?? []);
       const partitionOf = await bus.partitionOf(topics.events);
-      const mine = (record: { site_id: string | null; org_id: string | null }): boolean => owned.has(partitionOf(record.site_id ?? record.org_id ?? 'alarms'));
+      mine = (record) => owned.has(partitionOf(record.site_id ?? record.org_id ?? 'alarms'));
       await state.rebuild(generation, async () => {
         const [incidentMessages, recoveryMessages] = await Promise.all([bus.snapshot(topics.incidents), bus.snapshot(topics.recoveries)]);
         const loaded = incidentMessages.flatMap((m) => (m.value ? [incidents.decode(m.value, m.headers[SCHEMA_HEADER])] : []));
@@ -73,6 +88,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
         logger.info('incident state rebuilt', { incidents: state.incidents.size, recoveries: state.recoveries.size, partitions: [...owned], generation });
       });
       await state.ifCurrent(generation, sweepWork);
+      await state.ifCurrent(generation, () => reconcileWork([...inventory.devices()]));
     },
     handler: (batch, context) =>
       state.apply(context.generation, async () => {
@@ -128,6 +144,21 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     },
   });
 
+  const inventoryReader = await bus.consume({
+    group: 'mistbridge-correlator-inventory',
+    topics: [topics.inventory],
+    ephemeral: true,
+    handler: async (batch) => {
+      const changed: InventoryDevice[] = [];
+      for (const message of batch) {
+        inventory.apply(message.key, message.value);
+        const device = message.key.startsWith('device:') ? inventory.device(message.key.slice(message.key.lastIndexOf(':') + 1)) : undefined;
+        if (device) changed.push(device);
+      }
+      await state.ifCurrent(consumer.assigned(), () => reconcileWork(changed));
+    },
+  });
+
   const runSweep = (): Promise<void> => state.ifCurrent(consumer.assigned(), sweepWork);
   const stopTimer = clock.every(Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(rules.securityQuietWindowMs / 2))), () => {
     runSweep().catch((err: Error) => logger.error('incident sweep failed', { error: err.message }));
@@ -135,7 +166,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
 
   return {
     group: consumer.group,
-    ready: () => consumer.ready() && viewer.ready(),
+    ready: () => consumer.ready() && viewer.ready() && inventoryReader.ready(),
     assigned: () => consumer.assigned(),
     sweep: runSweep,
     *incidents() {
@@ -145,10 +176,11 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
       const message = view.get(key);
       return message && incidents.decode(message.value!, message.headers[SCHEMA_HEADER]);
     },
-    deviceName: (mac) => names.get(mac) ?? null,
+    deviceName: (mac) => inventory.device(mac)?.name ?? names.get(mac) ?? null,
+    inventory: () => inventory.devices(),
     async stop() {
       stopTimer();
-      await Promise.all([consumer.stop(), viewer.stop()]);
+      await Promise.all([consumer.stop(), viewer.stop(), inventoryReader.stop()]);
       await state.idle();
     },
   };

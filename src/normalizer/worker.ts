@@ -10,6 +10,8 @@ import { LabelLimiter } from '../shared/label-limiter';
 import type { RoleDeps } from '../shared/role-deps';
 import { KNOWN_TOPICS } from './catalogue';
 import { DedupeWindow } from './dedupe';
+import { InventoryNames } from '../domain/inventory';
+import { enrich } from './enrich';
 import { webhookEvents } from './normalize';
 
 export type NormalizerDeps = RoleDeps;
@@ -37,8 +39,18 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
   const routes = config.normalizer.routes;
   const topicLabel = new LabelLimiter(KNOWN_TOPICS, config.metrics.labelLimit);
   const letter = lettersFor(deps, 'normalizer');
+  // The whole inventory (every partition), followed: names for events that lack them.
+  const names = new InventoryNames();
+  const inventory = await deps.bus.consume({
+    group: 'mistbridge-normalizer-inventory',
+    topics: [topics.inventory],
+    ephemeral: true,
+    handler: async (batch) => {
+      for (const message of batch) names.apply(message.key, message.value);
+    },
+  });
 
-  return deps.bus.consume({
+  const consumer = await deps.bus.consume({
     group: GROUPS.normalizer,
     stage: 'normalizer',
     onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'normalizer' }, count),
@@ -64,7 +76,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
             dead.push(letter(result.reason, `event ${index}: ${result.error}`, message));
             continue;
           }
-          const event = result.event;
+          const event = enrich(result.event, names, message.headers.source);
           if (routeFor(routes, event.topic)?.drop) continue;
           if (written.has(event.event_id) || window.has(event.event_id, clock.now())) {
             metrics.normalizer?.duplicates.inc({ topic: topicLabel.value(canonicalTopic(event.topic)) });
@@ -88,6 +100,14 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
       window.add(written, clock.now());
     },
   });
+  return {
+    group: consumer.group,
+    ready: () => consumer.ready() && inventory.ready(),
+    assigned: () => consumer.assigned(),
+    stop: async () => {
+      await Promise.all([consumer.stop(), inventory.stop()]);
+    },
+  };
 }
 
 /** Events produced in bounded chunks; one the broker refuses as too large becomes a dead letter instead of blocking the partition. */

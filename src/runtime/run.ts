@@ -21,6 +21,7 @@ import { systemClock, type Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
 import { createMetrics, type Metrics } from '../shared/metrics';
 import { startMetricsSink } from '../sinks/metrics/worker';
+import { startMistApi, type MistApiHandle } from '../mistapi/worker';
 import { startSplunkSink, type SplunkSinkHandle } from '../sinks/splunk-hec/worker';
 
 export interface Runtime {
@@ -30,6 +31,7 @@ export interface Runtime {
   http: HttpServers;
   splunk: SplunkSinkHandle | null;
   correlator: CorrelatorHandle | null;
+  mistApi: MistApiHandle | null;
   /** Graceful shutdown (CONTRACT section 1): stop accepting, drain, commit, within DRAIN_TIMEOUT_MS. */
   stop(): Promise<void>;
   /**
@@ -52,7 +54,7 @@ export async function createBus(config: Config, logger: Logger, clock: Clock = s
   return new EmbeddedBus({
     dataDir: config.dataDir,
     topics,
-    compacted: [topics.incidents, topics.recoveries],
+    compacted: [topics.incidents, topics.recoveries, topics.inventory, topics.backfill],
     maxBacklogBytes: config.ingress.maxBacklogBytes,
     rawGroup: GROUPS.normalizer,
     maxLetterBytes: config.ingress.maxBodyBytes,
@@ -96,6 +98,12 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   if (has('metrics')) consumers.push(await startMetricsSink({ ...deps, logger: logger.child({ role: 'metrics' }) }));
   const correlator = has('correlator') ? await startCorrelator({ ...deps, logger: logger.child({ role: 'correlator' }) }) : null;
   if (correlator) consumers.push(correlator);
+  const mistApi = has('mistapi') ? await startMistApi({ ...deps, logger: logger.child({ role: 'mistapi' }) }) : null;
+  if (mistApi) {
+    consumers.push(mistApi);
+    // Informational, like a paused sink: the Mist API never makes the process unready (CONTRACT section 8).
+    readiness.add('mist_api', () => ({ ...mistApi.status() }), { informational: true });
+  }
   if (splunk) consumers.push(splunk);
   for (const consumer of consumers) readiness.add(consumer.group, () => (consumer.ready() ? { ok: true } : { ok: false, reason: 'not connected or not assigned' }));
 
@@ -185,6 +193,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
     http,
     splunk,
     correlator,
+    mistApi,
     stop: () =>
       (stopping ??= (async () => {
         const deadline = Date.now() + config.drainTimeoutMs;
@@ -225,7 +234,7 @@ function readyLine(config: Config, http: HttpServers): Record<string, unknown> {
     ...(config.roles.includes('ingress') ? { webhook_url: `${scheme}://${host(config.http.host)}:${http.port}/webhooks/mist`, auth: auth.length > 0 ? auth : ['none (protected mode: loopback only)'] } : {}),
     admin_url: `http://${host(config.http.adminHost)}:${http.adminPort}`,
     splunk: config.splunk ? 'on' : 'off',
-    mist_api: 'off',
+    mist_api: config.mistApi && config.roles.includes('mistapi') ? config.mistApi.baseUrl : 'off',
     notify: 'off',
   };
 }

@@ -163,6 +163,25 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
           }),
         }
       : null,
+    mistApi: has('mistapi')
+      ? {
+          requests: new Counter({
+            name: 'mistbridge_mist_api_requests_total',
+            help: 'Mist API requests by endpoint and HTTP status (or "error" when no response arrived).',
+            labelNames: ['endpoint', 'status'] as const,
+            registers,
+          }),
+          backfilled: zeroed(
+            new Counter({
+              name: 'mistbridge_backfill_events_total',
+              help: 'Events recovered from the Mist API that no webhook delivered, by topic.',
+              labelNames: ['topic'] as const,
+              registers,
+            }),
+            { topic: ['alarms', 'audits', 'device-events'] },
+          ),
+        }
+      : null,
     consumerLag: consumes
       ? new Gauge({
           name: 'mistbridge_consumer_lag',

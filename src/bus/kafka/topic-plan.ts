@@ -39,6 +39,8 @@ export function topicPlan(
     { topic: topics.events, ...base, configEntries: [retention(kafka.rawRetentionMs), minIsr, maxMessage(2 * maxBodyBytes)] },
     { topic: topics.incidents, ...base, configEntries: compacted },
     { topic: topics.recoveries, ...base, configEntries: compacted },
+    { topic: topics.inventory, ...base, configEntries: compacted },
+    { topic: topics.backfill, ...base, configEntries: compacted },
     { topic: topics.dlq, ...base, configEntries: [retention(30 * 86400_000), minIsr, maxMessage((maxBodyBytes * 4) / 3)] },
   ];
 }

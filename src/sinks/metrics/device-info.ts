@@ -1,3 +1,4 @@
+import type { InventoryDevice } from '../../domain/inventory';
 import type { MistEvent } from '../../domain/mist-event';
 import type { Metrics } from '../../shared/metrics';
 
@@ -11,23 +12,36 @@ type Labels = { device_mac: string; device_type: string; device_name: string; mo
  */
 export class DeviceInfo {
   readonly #known = new Map<string, Labels>();
+  /** What the Mist API inventory says: its values win over what events carry. */
+  readonly #inventory = new Map<string, Partial<Labels>>();
 
   constructor(private readonly gauge: Gauge) {}
 
   observe(event: Pick<MistEvent, 'device_mac' | 'device_type' | 'device_name' | 'site_id' | 'site_name' | 'attributes'>): void {
     if (!event.device_mac) return;
-    const before = this.#known.get(event.device_mac);
-    const next: Labels = {
-      device_mac: event.device_mac,
-      device_type: event.device_type ?? before?.device_type ?? '',
-      device_name: event.device_name ?? before?.device_name ?? '',
-      model: event.attributes.model ?? before?.model ?? '',
-      site_id: event.site_id ?? before?.site_id ?? '',
-      site_name: event.site_name ?? before?.site_name ?? '',
-    };
+    this.#update(event.device_mac, {
+      device_type: event.device_type ?? undefined,
+      device_name: event.device_name ?? undefined,
+      model: event.attributes.model,
+      site_id: event.site_id ?? undefined,
+      site_name: event.site_name ?? undefined,
+    });
+  }
+
+  fromInventory(device: InventoryDevice): void {
+    const values = { device_type: device.type ?? undefined, device_name: device.name ?? undefined, model: device.model ?? undefined, site_id: device.site_id ?? undefined, site_name: device.site_name ?? undefined };
+    this.#inventory.set(device.mac, values);
+    this.#update(device.mac, values);
+  }
+
+  #update(mac: string, values: Partial<Omit<Labels, 'device_mac'>>): void {
+    const before = this.#known.get(mac);
+    const inventory = this.#inventory.get(mac) ?? {};
+    const pick = (k: keyof Omit<Labels, 'device_mac'>): string => inventory[k] ?? values[k] ?? before?.[k] ?? '';
+    const next: Labels = { device_mac: mac, device_type: pick('device_type'), device_name: pick('device_name'), model: pick('model'), site_id: pick('site_id'), site_name: pick('site_name') };
     if (before && Object.entries(next).every(([k, v]) => before[k as keyof Labels] === v)) return;
     if (before) this.gauge.remove(before);
     this.gauge.set(next, 1);
-    this.#known.set(event.device_mac, next);
+    this.#known.set(mac, next);
   }
 }

@@ -1,10 +1,11 @@
 import type { Incident } from '../../domain/incident';
 import type { Metrics } from '../../shared/metrics';
+import type { DeviceUp } from './device-state';
 
 type Family = NonNullable<Metrics['events']>;
 
 /** What the gauges need of an incident: holding whole incidents cost about a kilobyte each. */
-type Tracked = Pick<Incident, 'incident_id' | 'version' | 'state' | 'kind' | 'severity'> & { device: DeviceLabels | null };
+type Tracked = Pick<Incident, 'incident_id' | 'version' | 'state' | 'kind' | 'severity' | 'updated_at'> & { device: DeviceLabels | null };
 type DeviceLabels = { device_mac: string; device_type: string; site_id: string };
 
 /**
@@ -14,7 +15,10 @@ type DeviceLabels = { device_mac: string; device_type: string; site_id: string }
 export class IncidentGauges {
   readonly #latest = new Map<string, Tracked>();
 
-  constructor(private readonly family: Family) {}
+  constructor(
+    private readonly family: Family,
+    private readonly devices: DeviceUp,
+  ) {}
 
   /** `countTransitions` is false while loading the state that existed before this process started. */
   apply(key: string, incident: Incident | null, countTransitions: boolean): void {
@@ -23,16 +27,16 @@ export class IncidentGauges {
       if (!previous) return;
       this.#latest.delete(key);
       this.#untrack(previous);
-      if (previous.device) this.family.deviceUp.remove(previous.device);
+      if (previous.device) this.devices.remove(previous.device.device_mac);
       return;
     }
     if (previous && previous.version >= incident.version) return;
     if (previous) this.#untrack(previous);
-    const { incident_id, version, state, kind, severity } = incident;
+    const { incident_id, version, state, kind, severity, updated_at } = incident;
     const device = kind === 'device' && incident.entities[0] ? deviceLabels(incident) : null;
-    this.#latest.set(key, { incident_id, version, state, kind, severity, device });
+    this.#latest.set(key, { incident_id, version, state, kind, severity, updated_at, device });
     if (state === 'open') this.family.incidentsOpen.inc({ kind, severity });
-    if (device) this.family.deviceUp.set(device, state === 'open' ? 0 : 1);
+    if (device) this.devices.set(device, state !== 'open', updated_at);
     if (!countTransitions) return;
     const newIncident = previous?.incident_id !== incident_id;
     if (newIncident) this.family.incidentsTotal.inc({ kind, transition: 'opened' });

@@ -7,7 +7,7 @@ describe('mistbridge topics: the topic plan (CONTRACT section 4)', () => {
     Object.fromEntries(plan.find((t) => t.topic === topic)!.configEntries.map((e) => [e.name, e.value]));
 
   it('creates the topics under the prefix with the configured partitions and replication', () => {
-    expect(plan.map((t) => t.topic)).toEqual(['acme.mist.raw', 'acme.mist.events', 'acme.mist.incidents', 'acme.mist.recoveries', 'acme.mist.dlq']);
+    expect(plan.map((t) => t.topic)).toEqual(['acme.mist.raw', 'acme.mist.events', 'acme.mist.incidents', 'acme.mist.recoveries', 'acme.mist.inventory', 'acme.mist.backfill', 'acme.mist.dlq']);
     expect(plan.every((t) => t.numPartitions === 12 && t.replicationFactor === 3)).toBe(true);
   });
 
@@ -16,6 +16,8 @@ describe('mistbridge topics: the topic plan (CONTRACT section 4)', () => {
     expect(config('acme.mist.incidents')['cleanup.policy']).toBe('compact');
     expect(config('acme.mist.incidents')).not.toHaveProperty('retention.ms');
     expect(config('acme.mist.recoveries')['cleanup.policy']).toBe('compact');
+    expect(config('acme.mist.inventory')['cleanup.policy']).toBe('compact');
+    expect(config('acme.mist.backfill')['cleanup.policy']).toBe('compact');
   });
 
   it('sizes max.message.bytes so that a MAX_BODY_BYTES webhook and its dead letter fit (Kafka defaults to 1 MB)', () => {

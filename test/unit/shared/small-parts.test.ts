@@ -3,6 +3,7 @@ import { incidentCodec, type Incident } from '../../../src/domain/incident';
 import { LabelLimiter } from '../../../src/shared/label-limiter';
 import { createMetrics } from '../../../src/shared/metrics';
 import { DeviceInfo } from '../../../src/sinks/metrics/device-info';
+import { DeviceUp } from '../../../src/sinks/metrics/device-state';
 import { IncidentGauges } from '../../../src/sinks/metrics/incident-gauges';
 
 describe('LabelLimiter: bounded label values', () => {
@@ -44,7 +45,7 @@ describe('IncidentGauges: incident and device gauges from the incident stream', 
 
   it('counts transitions once, ignores versions it has seen, and removes a forgotten device', async () => {
     const family = createMetrics(['metrics'], undefined, { processMetrics: false }).events!;
-    const gauges = new IncidentGauges(family);
+    const gauges = new IncidentGauges(family, new DeviceUp(family.deviceUp));
     gauges.apply('device:o:aa', incident({}), true);
     gauges.apply('device:o:aa', incident({}), true); // redelivered
     expect(await values(family, 'incidentsOpen')).toEqual([{ kind: 'device', severity: 'medium', value: 1 }]);
@@ -63,7 +64,7 @@ describe('IncidentGauges: incident and device gauges from the incident stream', 
 
   it('loads existing state without counting it as transitions', async () => {
     const family = createMetrics(['metrics'], undefined, { processMetrics: false }).events!;
-    new IncidentGauges(family).apply('device:o:aa', incident({}), false);
+    new IncidentGauges(family, new DeviceUp(family.deviceUp)).apply('device:o:aa', incident({}), false);
     expect(await values(family, 'incidentsTotal')).toEqual([]);
     expect(incidentCodec().decode(incidentCodec().encode(incident({})), undefined).key).toBe('device:o:aa');
   });
