@@ -56,6 +56,9 @@ const panels = [
     links: [splunk('device outages', 'sourcetype="juniper:mist:incident" kind=device | dedup incident_id | table opened_at resolved_at title site_name entities')],
   },
   { title: 'Devices down per site', type: 'barchart', width: 8, targets: [[`count by (site_name) ((mistbridge_device_up{${S}} == 0) ${DEVICE_NAMES}) or on() vector(0)`, '{{site_name}}', true]] },
+  // The Mist API companion: quiet (0) without a token.
+  { title: 'Mist API requests by endpoint and status', unit: 'reqps', targets: [[`sum by (endpoint, status) (rate(mistbridge_mist_api_requests_total{${S}}[5m])) or on() vector(0)`, '{{endpoint}} {{status}}']] },
+  { title: 'Back-filled events (what webhooks missed, 1h)', unit: 'short', targets: [[`sum by (topic) (increase(mistbridge_backfill_events_total{${S}}[1h])) or on() vector(0)`, '{{topic}}']] },
   { title: 'Resident memory', unit: 'bytes', targets: [[`process_resident_memory_bytes{${S}}`, '{{instance}}']] },
   { title: 'Event-loop lag p99', unit: 's', targets: [[`nodejs_eventloop_lag_p99_seconds{${S}}`, '{{instance}}']] },
   { title: 'Restarts (1h)', unit: 'short', targets: [[`changes(process_start_time_seconds{${S}}[1h])`, '{{instance}}']] },

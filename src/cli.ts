@@ -3,6 +3,7 @@ import { DataDirError } from './bus/embedded/embedded-bus';
 import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
 import { dlqCommand } from './commands/dlq';
+import { doctorCommand } from './commands/doctor';
 import { processOutput } from './commands/common';
 import { tailCommand } from './commands/tail';
 import { collectFiles, replay } from './replay/replay';
@@ -16,6 +17,7 @@ const USAGE = `usage:
   mistbridge dlq list|show|redrive|purge ...      read, redrive and purge dead letters
   mistbridge tail [--topic T] [--site S] [--severity S] [--incidents] [--json] [--url URL]
                                                   normalized events (and incidents) live
+  mistbridge doctor [--url URL] [--all]           check the Mist webhooks that point here (needs MIST_API_TOKEN)
 configuration: environment variables, see README.md`;
 
 async function main(argv: string[]): Promise<number> {
@@ -70,6 +72,10 @@ async function main(argv: string[]): Promise<number> {
     case 'dlq': {
       const config = loadConfig(process.env, { roles: [] });
       return dlqCommand(rest, config, processOutput);
+    }
+    case 'doctor': {
+      const config = loadConfig(process.env, { roles: [] });
+      return doctorCommand(rest, config, createLogger('error'), processOutput);
     }
     case 'tail': {
       const config = loadConfig(process.env, { roles: [] });

@@ -7,7 +7,7 @@ import { FakeHec } from '../helpers/fake-hec';
 import { eventually } from '../helpers/fixtures';
 import { KafkaBroker, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { startProcess, type MistbridgeProcess } from '../helpers/process';
-import { VARIABLES } from '../../src/config/variables';
+import { ROLES, VARIABLES } from '../../src/config/variables';
 
 /**
  * Boots every mistbridge service of docker-compose.yml with its `environment` (interpolated from
@@ -54,7 +54,7 @@ const scrapeTargets = (parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'pr
       expect({ code: topics.code, output: topics.code === 0 ? '' : topics.output }).toEqual({ code: 0, output: '' });
 
       const roles = services.filter(([name]) => name !== 'topics');
-      expect(roles.length).toBe(5);
+      expect(roles.length).toBe(ROLES.length);
       const booted = await Promise.all(
         roles.map(async ([name, service]) => {
           const env = onTestMachine(service.environment ?? {}, subs);

@@ -26,6 +26,10 @@ export class FakeMistApi {
   audits: Json[] = [];
   webhooks: Json[] = [];
   deliveries = new Map<string, Json[]>();
+  /** Webhooks of each site, by site id. */
+  siteWebhooks = new Map<string, Json[]>();
+  /** What a ping's delivery looks like in the log (the receiver's answer). */
+  pingAnswer: Json = { status: 'success', status_code: 200, error: '' };
   /** The next N requests answer 429 with `Retry-After: retryAfterS`. */
   throttle = 0;
   retryAfterS = 1;
@@ -83,6 +87,8 @@ export class FakeMistApi {
     if (path === `${org}/inventory`) return paged(this.inventory);
     if (path === `${org}/stats/devices`) return paged(url.searchParams.get('type') === 'all' ? this.stats : this.stats.filter((s) => s.type === 'ap'));
     if (path === `${org}/webhooks`) return paged(this.webhooks);
+    const siteHooks = /^\/api\/v1\/sites\/([^/]+)\/webhooks$/.exec(path);
+    if (siteHooks) return paged(this.siteWebhooks.get(siteHooks[1]!) ?? []);
     const search = (items: Json[], time: (item: Json) => number): void => {
       const start = Number(url.searchParams.get('start'));
       const end = Number(url.searchParams.get('end'));
@@ -100,11 +106,14 @@ export class FakeMistApi {
     if (delivery) {
       if (!this.deliveries.has(delivery[1]!)) return send(404, { detail: 'Not found' });
       const status = url.searchParams.get('status');
-      return search(this.deliveries.get(delivery[1]!)!.filter((d) => !status || d.status === status), (d) => Number(d.timestamp));
+      const topic = url.searchParams.get('topic');
+      return search(this.deliveries.get(delivery[1]!)!.filter((d) => (!status || d.status === status) && (!topic || d.topic === topic)), (d) => Number(d.timestamp));
     }
     const ping = /^\/api\/v1\/orgs\/[^/]+\/webhooks\/([^/]+)\/ping$/.exec(path);
     if (ping && req.method === 'POST') {
       this.pings.push(ping[1]!);
+      // Mist delivers the ping and logs the delivery.
+      if (this.deliveries.has(ping[1]!)) this.deliveries.get(ping[1]!)!.push({ id: `ping-${this.pings.length}`, webhook_id: ping[1], topic: 'ping', timestamp: Date.now() / 1000, req_payload: '{"topic":"ping","events":[]}', ...this.pingAnswer });
       return send(200, {});
     }
     send(404, { detail: 'Not found' });

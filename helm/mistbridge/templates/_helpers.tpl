@@ -46,9 +46,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The Splunk sink runs only when it has somewhere to deliver. */}}
+{{/* The Splunk sink runs only when it has somewhere to deliver; the Mist API companion when it is enabled. */}}
 {{- define "mistbridge.roleOn" -}}
-{{- if and .spec.enabled (or (ne .role "splunk") .root.Values.splunk.url) }}true{{ end -}}
+{{- if and .spec.enabled (or (ne .role "splunk") .root.Values.splunk.url) (or (ne .role "mistapi") .root.Values.mistApi.enabled) }}true{{ end -}}
 {{- end -}}
 
 {{/*
