@@ -59,6 +59,7 @@ const panels = [
   // The Mist API companion: quiet (0) without a token.
   { title: 'Mist API requests by endpoint and status', unit: 'reqps', targets: [[`sum by (endpoint, status) (rate(mistbridge_mist_api_requests_total{${S}}[5m])) or on() vector(0)`, '{{endpoint}} {{status}}']] },
   { title: 'Back-filled events (what webhooks missed, 1h)', unit: 'short', targets: [[`sum by (topic) (increase(mistbridge_backfill_events_total{${S}}[1h])) or on() vector(0)`, '{{topic}}']] },
+  { title: 'Notifications by destination and outcome (1h)', unit: 'short', targets: [[`sum by (destination, outcome) (increase(mistbridge_notifications_total{${S}}[1h])) or on() vector(0)`, '{{destination}} {{outcome}}']] },
   { title: 'Resident memory', unit: 'bytes', targets: [[`process_resident_memory_bytes{${S}}`, '{{instance}}']] },
   { title: 'Event-loop lag p99', unit: 's', targets: [[`nodejs_eventloop_lag_p99_seconds{${S}}`, '{{instance}}']] },
   { title: 'Restarts (1h)', unit: 'short', targets: [[`changes(process_start_time_seconds{${S}}[1h])`, '{{instance}}']] },

@@ -43,8 +43,30 @@ export interface Config {
   metrics: { labelLimit: number };
   /** CONTRACT section 8: null without MIST_API_TOKEN (the mistapi role idles). */
   mistApi: MistApiConfig | null;
+  /** CONTRACT section 9: no destinations = the notify role idles. */
+  notify: NotifyConfig;
   dataDir: string;
   logLevel: string;
+}
+
+export type NotifyKind = 'slack' | 'teams' | 'googlechat' | 'webhook';
+
+export interface NotifyDestination {
+  /** The `destination` label of mistbridge_notifications_total, and its consumer group's suffix. */
+  name: string;
+  kind: NotifyKind;
+  /** Secret: logged by host only. */
+  url: string;
+  minSeverity: Severity;
+  sites: string[] | null;
+  alarmTypes: string[] | null;
+  kinds: Array<'device' | 'marvis' | 'security'> | null;
+}
+
+export interface NotifyConfig {
+  destinations: NotifyDestination[];
+  groupMs: number;
+  links: { splunk: string | null; grafana: string | null };
 }
 
 export interface MistApiConfig {

@@ -34,6 +34,22 @@ export const fileSchema = z.strictObject({
     .optional(),
   topics: z.record(z.string().min(1), route).optional(),
   correlation: rules.optional(),
+  /** CONTRACT section 9: more notification destinations, each with its own filters. */
+  notify: z
+    .strictObject({
+      routes: z.array(
+        z.strictObject({
+          name: z.string().regex(/^[a-z0-9_-]+$/, 'lower-case letters, digits, - and _').optional(),
+          destination: z.string().url(),
+          kind: z.enum(['slack', 'teams', 'googlechat', 'webhook']),
+          min_severity: severity.optional(),
+          sites: z.array(z.string().min(1)).optional(),
+          alarm_types: z.array(z.string().min(1)).optional(),
+          kinds: z.array(z.enum(['device', 'marvis', 'security'])).optional(),
+        }),
+      ),
+    })
+    .optional(),
   /** Personal fields per topic (`*` = every topic); replaces the default list. */
   privacy: z.strictObject({ fields: z.record(z.string().min(1), z.array(z.string().min(1))) }).optional(),
 });

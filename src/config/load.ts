@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { isMap, isScalar, parseDocument } from 'yaml';
 import { DEFAULT_PRIVATE_FIELDS, type PrivacyMode } from '../normalizer/privacy';
 import { canonicalTopic } from '../domain/topic';
-import type { Config, MistApiConfig } from './config';
-import { fileSchema, type FileSettings } from './file-schema';
+import type { Config, MistApiConfig, NotifyConfig, NotifyDestination } from './config';
+import { fileSchema, type FileSettings, type Severity } from './file-schema';
 import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
 
 export class ConfigError extends Error {
@@ -175,11 +175,37 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       rules: file.correlation ?? {},
     },
     mistApi: mistApiConfig(get),
+    notify: notifyConfig(get, file),
     metrics: { labelLimit: get<number>('METRICS_LABEL_LIMIT')! },
     dataDir: get<string>('DATA_DIR')!,
     logLevel: get<string>('LOG_LEVEL')!,
   };
   return deepFreeze(config);
+}
+
+/** CONTRACT section 9: the destinations of the variables, then the YAML file's routes. */
+function notifyConfig(get: <T>(name: string) => T | undefined, file: FileSettings): NotifyConfig {
+  const minSeverity = get<Severity>('NOTIFY_MIN_SEVERITY')!;
+  const fromEnv = (['slack', 'teams', 'googlechat', 'webhook'] as const).flatMap((kind): NotifyDestination[] => {
+    const url = get<string>(kind === 'webhook' ? 'NOTIFY_WEBHOOK_URL' : `NOTIFY_${kind.toUpperCase()}_WEBHOOK_URL`);
+    return url ? [{ name: kind, kind, url, minSeverity, sites: null, alarmTypes: null, kinds: null }] : [];
+  });
+  const fromFile = (file.notify?.routes ?? []).map(
+    (route, i): NotifyDestination => ({
+      name: route.name ?? `route-${i + 1}`,
+      kind: route.kind,
+      url: route.destination,
+      minSeverity: route.min_severity ?? minSeverity,
+      sites: route.sites ?? null,
+      alarmTypes: route.alarm_types ?? null,
+      kinds: route.kinds ?? null,
+    }),
+  );
+  return {
+    destinations: [...fromEnv, ...fromFile],
+    groupMs: get<number>('NOTIFY_GROUP_S')! * 1000,
+    links: { splunk: get<string>('NOTIFY_LINK_SPLUNK') ?? null, grafana: get<string>('NOTIFY_LINK_GRAFANA') ?? null },
+  };
 }
 
 /** CONTRACT section 8: the Mist API companion, on with a token. */
@@ -275,6 +301,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     bus: config.kafka ? { kind: 'kafka', brokers: config.kafka.brokers, prefix: config.topicPrefix } : { kind: 'embedded', dataDir: config.dataDir },
     splunk: config.splunk ? { url: redactUrl(config.splunk.url), index: config.splunk.index, ack: config.splunk.ack } : 'off',
     mistApi: config.mistApi ? { host: config.mistApi.baseUrl, orgs: config.mistApi.orgIds ?? 'discovered' } : 'off',
+    notify: config.notify.destinations.map((d) => `${d.name} (${d.kind}, ${new URL(d.url).host})`),
   };
 }
 

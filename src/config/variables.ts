@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { SEVERITIES } from './file-schema';
 
 /**
  * Every environment variable mistbridge reads (CONTRACT section 2 plus the documented extras).
@@ -35,7 +36,7 @@ const port = int(0, 65535); // 0 = any free port (tests, benchmarks)
 const text = z.string().trim().min(1, 'must not be empty');
 const url = text.refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v), 'must be an http(s) URL');
 const list = text.transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
-export const ROLES = ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator', 'mistapi'] as const;
+export const ROLES = ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator', 'mistapi', 'notify'] as const;
 export type Role = (typeof ROLES)[number];
 const roles = list.refine((v) => v.length > 0 && v.every((r) => (ROLES as readonly string[]).includes(r)), {
   message: `must be a comma-separated subset of ${ROLES.join(',')}`,
@@ -120,6 +121,14 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'MIST_API_RECONCILE_S', schema: int(10, 86400), default: '300', doc: 'device status check and back-fill period' },
   { name: 'MIST_API_BACKFILL_MAX_S', schema: int(0, 86400 * 30), default: '86400', doc: 'how far back back-fill looks at most' },
   { name: 'MIST_API_MAX_REQUESTS_PER_HOUR', schema: int(10, 100000), default: '2000', doc: 'this process\'s Mist API request budget (Mist allows 5,000 per hour per token)' },
+  { name: 'NOTIFY_SLACK_WEBHOOK_URL', schema: url, secret: true, doc: 'Slack incoming-webhook URL: incident transitions to Slack' },
+  { name: 'NOTIFY_TEAMS_WEBHOOK_URL', schema: url, secret: true, doc: 'Microsoft Teams workflow (or incoming) webhook URL' },
+  { name: 'NOTIFY_GOOGLECHAT_WEBHOOK_URL', schema: url, secret: true, doc: 'Google Chat space webhook URL' },
+  { name: 'NOTIFY_WEBHOOK_URL', schema: url, secret: true, doc: 'generic: POST of `{transition, incident, links}` per transition' },
+  { name: 'NOTIFY_MIN_SEVERITY', schema: z.enum(SEVERITIES), default: 'medium', doc: 'transitions of incidents below this severity are not sent' },
+  { name: 'NOTIFY_GROUP_S', schema: int(0, 3600), default: '30', doc: 'transitions within this window to one destination go out as one message' },
+  { name: 'NOTIFY_LINK_SPLUNK', schema: text, doc: 'link template added to messages: `{incident_id}`, `{key}`, `{site_id}`, `{kind}` are filled in' },
+  { name: 'NOTIFY_LINK_GRAFANA', schema: text, doc: 'link template added to messages, like NOTIFY_LINK_SPLUNK' },
   { name: 'DATA_DIR', schema: text, default: './data', doc: 'where the embedded mode keeps what must survive a restart' },
   { name: 'LOG_LEVEL', schema: level, default: 'info', doc: 'winston level; logs are JSON lines on stdout' },
   { name: 'MISTBRIDGE_CONFIG', schema: text, doc: 'YAML file: the variables above plus severity, routing and correlation rules' },

@@ -8,7 +8,7 @@ export const DLQ_REASONS = {
   splunk: ['schema_mismatch', 'hec_rejected', 'hec_too_large', 'proxy_error'],
   correlator: ['schema_mismatch'],
   metrics: ['schema_mismatch'],
-  notify: ['schema_mismatch'],
+  notify: ['schema_mismatch', 'notify_rejected'],
 } as const;
 
 export type Stage = keyof typeof DLQ_REASONS;

@@ -22,6 +22,7 @@ import type { Logger } from '../shared/logger';
 import { createMetrics, type Metrics } from '../shared/metrics';
 import { startMetricsSink } from '../sinks/metrics/worker';
 import { startMistApi, type MistApiHandle } from '../mistapi/worker';
+import { startNotify } from '../notify/worker';
 import { startSplunkSink, type SplunkSinkHandle } from '../sinks/splunk-hec/worker';
 
 export interface Runtime {
@@ -98,6 +99,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   if (has('metrics')) consumers.push(await startMetricsSink({ ...deps, logger: logger.child({ role: 'metrics' }) }));
   const correlator = has('correlator') ? await startCorrelator({ ...deps, logger: logger.child({ role: 'correlator' }) }) : null;
   if (correlator) consumers.push(correlator);
+  if (has('notify')) consumers.push(...(await startNotify({ ...deps, logger: logger.child({ role: 'notify' }) })));
   const mistApi = has('mistapi') ? await startMistApi({ ...deps, logger: logger.child({ role: 'mistapi' }) }) : null;
   if (mistApi) {
     consumers.push(mistApi);
@@ -235,7 +237,7 @@ function readyLine(config: Config, http: HttpServers): Record<string, unknown> {
     admin_url: `http://${host(config.http.adminHost)}:${http.adminPort}`,
     splunk: config.splunk ? 'on' : 'off',
     mist_api: config.mistApi && config.roles.includes('mistapi') ? config.mistApi.baseUrl : 'off',
-    notify: 'off',
+    notify: config.roles.includes('notify') && config.notify.destinations.length > 0 ? config.notify.destinations.map((d) => d.name) : 'off',
   };
 }
 

@@ -182,6 +182,14 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
           ),
         }
       : null,
+    notify: has('notify')
+      ? new Counter({
+          name: 'mistbridge_notifications_total',
+          help: 'Notification messages by destination and outcome (sent, retried, rejected).',
+          labelNames: ['destination', 'outcome'] as const,
+          registers,
+        })
+      : null,
     consumerLag: consumes
       ? new Gauge({
           name: 'mistbridge_consumer_lag',

@@ -48,7 +48,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* The Splunk sink runs only when it has somewhere to deliver; the Mist API companion when it is enabled. */}}
 {{- define "mistbridge.roleOn" -}}
-{{- if and .spec.enabled (or (ne .role "splunk") .root.Values.splunk.url) (or (ne .role "mistapi") .root.Values.mistApi.enabled) }}true{{ end -}}
+{{- if and .spec.enabled (or (ne .role "splunk") .root.Values.splunk.url) (or (ne .role "mistapi") .root.Values.mistApi.enabled) (or (ne .role "notify") .root.Values.notify.enabled) }}true{{ end -}}
 {{- end -}}
 
 {{/*

@@ -1,0 +1,50 @@
+import type { NotifyDestination } from '../config/config';
+import { SEVERITIES } from '../config/file-schema';
+import type { Incident } from '../domain/incident';
+
+/** What a message tells: an incident opened, or resolved (`openedToo`: it opened within the same window). */
+export interface Transition {
+  transition: 'opened' | 'resolved';
+  incident: Incident;
+  openedToo: boolean;
+}
+
+/** The incident each key had last: enough to tell a new incident and a resolution from an update. */
+export type Seen = Map<string, Pick<Incident, 'incident_id' | 'state' | 'version'>>;
+
+/**
+ * The transitions a batch of incident writes makes, in order, collapsed per incident: an incident
+ * that opened and resolved within the batch (the grouping window) is one `resolved`. Versions
+ * only grow per key, so a redelivered or older write changes nothing. Updates (a new event on an
+ * open incident) are not transitions.
+ */
+export function transitionsOf(writes: Incident[], seen: Seen): Transition[] {
+  const out = new Map<string, Transition>();
+  for (const incident of writes) {
+    const before = seen.get(incident.key);
+    if (before && before.version >= incident.version) continue;
+    seen.set(incident.key, { incident_id: incident.incident_id, state: incident.state, version: incident.version });
+    const isNew = before?.incident_id !== incident.incident_id;
+    const id = incident.incident_id;
+    // Without a known predecessor only the opening write itself says "opened" (not a later update).
+    const opening = before !== undefined || incident.event_count <= 1;
+    if (incident.state === 'open' && isNew && opening) out.set(id, { transition: 'opened', incident, openedToo: false });
+    else if (incident.state === 'resolved' && (isNew || before?.state === 'open')) {
+      const opened = out.get(id);
+      out.set(id, { transition: 'resolved', incident, openedToo: opened !== undefined || isNew });
+    } else if (out.has(id)) out.set(id, { ...out.get(id)!, incident });
+  }
+  return [...out.values()];
+}
+
+const RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, SEVERITIES.length - i]));
+
+/** The destination's filters: minimum severity, sites (id or name), alarm types, kinds. */
+export function wanted(destination: NotifyDestination, t: Transition): boolean {
+  const { incident } = t;
+  if (RANK[incident.severity]! < RANK[destination.minSeverity]!) return false;
+  if (destination.kinds && !destination.kinds.includes(incident.kind)) return false;
+  if (destination.sites && !destination.sites.some((s) => s === incident.site_id || s === incident.site_name)) return false;
+  if (destination.alarmTypes && !destination.alarmTypes.includes(incident.last_event_type)) return false;
+  return true;
+}
