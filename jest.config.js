@@ -7,4 +7,6 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
   testTimeout: 60000,
   globalSetup: '<rootDir>/test/global-setup.js',
+  // A failing test can leave a child process (a mistbridge, a broker) behind; CI must still end.
+  forceExit: true,
 };

@@ -27,15 +27,20 @@ const dotenv = Object.fromEntries(
     .filter((l) => /^[A-Z_]+=/.test(l))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
 );
-/** Compose interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error}. */
-const interpolate = (text: string): string =>
+/** Compose interpolation: ${VAR}, ${VAR:-default}, ${VAR:?error}, on the parsed values (`A: ${X:-}` is the empty string, not null). */
+const interpolateText = (text: string): string =>
   text.replace(/\$\{([A-Z_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, op?: string, arg?: string) => {
     const value = dotenv[name];
     if (value) return value;
     if (op === '?') throw new Error(`compose: ${arg}`);
     return op === '-' ? arg! : '';
   });
-const compose = parse(interpolate(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')), { merge: true }) as { services: Record<string, Service> };
+const interpolate = (value: unknown): unknown =>
+  typeof value === 'string' ? interpolateText(value)
+  : Array.isArray(value) ? value.map(interpolate)
+  : value !== null && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v)]))
+  : value;
+const compose = interpolate(parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true })) as { services: Record<string, Service> };
 const services = Object.entries(compose.services).filter(([, s]) => s.image === 'mistbridge:local');
 const defaultOf = (name: string): string => VARIABLES.find((v) => v.name === name)!.default!;
 const scrapeTargets = (parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }> }).scrape_configs.flatMap((c) => c.static_configs.flatMap((t) => t.targets));
@@ -55,7 +60,7 @@ const scrapeTargets = (parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'pr
 
       const roles = services.filter(([name]) => name !== 'topics');
       expect(roles.length).toBe(ROLES.length);
-      const booted = await Promise.all(
+      const started = await Promise.allSettled(
         roles.map(async ([name, service]) => {
           const env = onTestMachine(service.environment ?? {}, subs);
           const listens = { http: Number(env.PORT ?? defaultOf('PORT')), admin: Number(env.ADMIN_PORT ?? defaultOf('ADMIN_PORT')) };
@@ -67,6 +72,8 @@ const scrapeTargets = (parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'pr
           return { name, p, env };
         }),
       );
+      // Every process that started is stopped in `finally`, even when another failed to start.
+      const booted = started.map((s) => { if (s.status === 'rejected') throw s.reason; return s.value; });
       for (const { name, p, env } of booted) {
         // The image's HEALTHCHECK, with the container's env and the port it really got.
         const health = await runScript(join(ROOT, 'scripts', 'healthcheck.js'), { ...env, ADMIN_PORT: String(p.adminPort), PORT: String(p.port) });

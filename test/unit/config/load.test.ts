@@ -42,7 +42,7 @@ describe('loadConfig (CONTRACT section 2)', () => {
     expect(config.correlation.securityQuietWindowMs).toBe(86400_000);
     expect(config.normalizer.dedupeWindowMs).toBe(600_000);
     expect(config.dataDir).toBe('./data');
-    expect(config.roles).toEqual(['ingress', 'normalizer', 'splunk', 'metrics', 'correlator', 'mistapi']);
+    expect(config.roles).toEqual(['ingress', 'normalizer', 'splunk', 'metrics', 'correlator', 'mistapi', 'notify']);
     expect(Object.isFrozen(config.http)).toBe(true);
   });
 
