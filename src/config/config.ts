@@ -28,6 +28,8 @@ export interface Config {
     allowedSources: string[] | null;
   };
   ingress: { maxBodyBytes: number; maxEvents: number; timeoutMs: number; maxBacklogBytes: number; maxReadingBytes: number };
+  /** MEMORY_LIMIT_MB or the cgroup's limit, or null (no budget known). */
+  memoryBudgetMb: number | null;
   drainTimeoutMs: number;
   kafka: KafkaConfig | null;
   topicPrefix: string;
@@ -91,6 +93,9 @@ export interface KafkaConfig {
   replicationFactor: number;
   rawRetentionMs: number;
   sessionTimeoutMs: number;
+  /** Produce coalescing: concurrent writes to a topic go out as one send (one record batch per partition). */
+  produceCoalesce: boolean;
+  produceLingerMs: number;
 }
 
 export interface SplunkConfig {

@@ -5,6 +5,7 @@ import { canonicalTopic } from '../domain/topic';
 import type { Config, MistApiConfig, NotifyConfig, NotifyDestination } from './config';
 import { fileSchema, type FileSettings, type Severity } from './file-schema';
 import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
+import { backlogBytes, memoryBudget } from '../runtime/memory';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -91,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
   const protectedMode = roles.includes('ingress') && secrets.length === 0 && token === null && oauth2 === null && !allowUnsigned;
   const host = protectedMode ? (hostSetting && LOOPBACK.test(hostSetting) ? hostSetting : '127.0.0.1') : (hostSetting ?? '0.0.0.0');
 
+  const budget = memoryBudget({ ...env, MEMORY_LIMIT_MB: get<number>('MEMORY_LIMIT_MB')?.toString() });
   const brokers = get<string[]>('KAFKA_BROKERS');
   const splunkUrl = get<string>('SPLUNK_HEC_URL');
   const config: Config = {
@@ -113,9 +115,11 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       maxBodyBytes: get<number>('MAX_BODY_BYTES')!,
       maxEvents: get<number>('MAX_EVENTS_PER_WEBHOOK')!,
       timeoutMs: get<number>('INGRESS_TIMEOUT_MS')!,
-      maxBacklogBytes: get<number>('INGRESS_MAX_BACKLOG_BYTES')!,
-      maxReadingBytes: get<number>('INGRESS_MAX_READING_BYTES')!,
+      // Set, they win; unset, a memory budget bounds them (a flood sheds with 503 before the pod's limit).
+      maxBacklogBytes: raw.INGRESS_MAX_BACKLOG_BYTES === undefined && budget ? backlogBytes(budget.mb) : get<number>('INGRESS_MAX_BACKLOG_BYTES')!,
+      maxReadingBytes: raw.INGRESS_MAX_READING_BYTES === undefined && budget ? backlogBytes(budget.mb) : get<number>('INGRESS_MAX_READING_BYTES')!,
     },
+    memoryBudgetMb: budget?.mb ?? null,
     drainTimeoutMs: get<number>('DRAIN_TIMEOUT_MS')!,
     kafka: brokers
       ? {
@@ -136,6 +140,8 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
           replicationFactor: get<number>('KAFKA_REPLICATION_FACTOR')!,
           rawRetentionMs: get<number>('KAFKA_RAW_RETENTION_MS')!,
           sessionTimeoutMs: get<number>('KAFKA_SESSION_TIMEOUT_MS')!,
+          produceCoalesce: get<boolean>('KAFKA_PRODUCE_COALESCE')!,
+          produceLingerMs: get<number>('KAFKA_PRODUCE_LINGER_MS')!,
         }
       : null,
     topicPrefix: get<string>('KAFKA_TOPIC_PREFIX')!,

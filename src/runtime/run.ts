@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import type { Bus, Consumer } from '../bus/bus';
 import { EmbeddedBus } from '../bus/embedded/embedded-bus';
 import { topicNames } from '../bus/topics';
@@ -236,6 +237,8 @@ function readyLine(config: Config, http: HttpServers): Record<string, unknown> {
     ...(config.roles.includes('ingress') ? { webhook_url: `${scheme}://${host(config.http.host)}:${http.port}/webhooks/mist`, auth: auth.length > 0 ? auth : ['none (protected mode: loopback only)'] } : {}),
     admin_url: `http://${host(config.http.adminHost)}:${http.adminPort}`,
     splunk: config.splunk ? 'on' : 'off',
+    memory_budget_mb: config.memoryBudgetMb,
+    heap_limit_mb: Math.round(getHeapStatistics().heap_size_limit / 1024 / 1024),
     mist_api: config.mistApi && config.roles.includes('mistapi') ? config.mistApi.baseUrl : 'off',
     notify: config.roles.includes('notify') && config.notify.destinations.length > 0 ? config.notify.destinations.map((d) => d.name) : 'off',
   };

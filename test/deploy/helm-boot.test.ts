@@ -9,6 +9,7 @@ import { helmRendererAvailability, helmTemplate, ofKind } from '../helpers/helm'
 import { KafkaBroker, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { systemTool } from '../helpers/system-tool';
 import { VALUE_SETS, existingSecrets } from './helm-values';
+import { heapMb } from '../../src/runtime/memory';
 
 /**
  * Boots what the chart renders: every Deployment of each values set started with exactly its
@@ -54,6 +55,11 @@ if (unavailable) console.warn(`skipping the chart boot test: ${unavailable}`);
         const ready = pod.process.logs.find((l) => l.message === 'ready')!;
         // The kubelet probes from outside the pod: the admin port must listen on every address.
         expect(ready.admin_url).toMatch(/^http:\/\/<this host>:/);
+        // The container's memory limit reached Node as a heap cap (the entry point) and as the budget.
+        const limit = Number(ready.memory_budget_mb);
+        expect(limit).toBeGreaterThanOrEqual(256);
+        expect(Number(ready.heap_limit_mb)).toBeGreaterThanOrEqual(heapMb(limit));
+        expect(Number(ready.heap_limit_mb)).toBeLessThan(heapMb(limit) + 48);
       }
     } finally {
       await Promise.all(pods.map((pod) => stop(pod.process)));

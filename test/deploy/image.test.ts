@@ -23,7 +23,8 @@ describe('the image (Dockerfile)', () => {
   it('runs as a numeric non-root user, health-checks the admin port, declares both ports and OCI labels', () => {
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .* CMD \["node", "scripts\/healthcheck\.js"\]$/m);
-    expect(dockerfile).toMatch(/^COPY scripts\/healthcheck\.js \.\/scripts\/healthcheck\.js$/m);
+    expect(dockerfile).toMatch(/^COPY scripts\/healthcheck\.js scripts\/docker-entrypoint\.sh \.\/scripts\/$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/app\/scripts\/docker-entrypoint\.sh"\]$/m);
     expect(dockerfile).toMatch(/^EXPOSE 8080 8081$/m);
     for (const label of ['title', 'description', 'version', 'revision', 'licenses']) expect(dockerfile).toContain(`org.opencontainers.image.${label}=`);
   });

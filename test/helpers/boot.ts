@@ -28,7 +28,8 @@ export interface Substitutes {
 interface Container {
   name: string;
   args?: string[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef } }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: KeyRef; configMapKeyRef?: KeyRef; resourceFieldRef?: { resource: string; divisor?: string } } }>;
+  resources?: { limits?: Record<string, string>; requests?: Record<string, string> };
   ports?: Array<{ name?: string; containerPort: number }>;
   volumeMounts?: Array<{ name: string; mountPath: string }>;
   livenessProbe?: Probe;
@@ -91,6 +92,11 @@ export function podEnv(workload: Manifest, manifests: Manifest[], subs: Substitu
   };
   const env: Record<string, string> = {};
   for (const variable of container.env ?? []) {
+    const field = variable.valueFrom?.resourceFieldRef;
+    if (field) {
+      env[variable.name] = String(resourceValue(container, field.resource, field.divisor ?? '1'));
+      continue;
+    }
     const ref = variable.valueFrom?.secretKeyRef ?? variable.valueFrom?.configMapKeyRef;
     if (!ref) {
       env[variable.name] = onHost(variable.value ?? '');
@@ -123,6 +129,21 @@ export function onTestMachine(env: Record<string, string>, subs: Substitutes): R
   return out;
 }
 
+const QUANTITY: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, k: 1e3, M: 1e6, G: 1e9 };
+
+/** A container resource through the downward API: the quantity divided by the divisor, rounded up (as the kubelet does). */
+function resourceValue(container: Container, resource: string, divisor: string): number {
+  const [kind, name] = resource.split('.') as ['limits' | 'requests', string];
+  const quantity = container.resources?.[kind]?.[name];
+  if (!quantity) throw new Error(`${container.name}: ${resource} is not set`);
+  const bytes = (q: string): number => {
+    const m = /^(\d+(?:\.\d+)?)([KMG]i?|k)?$/.exec(q);
+    if (!m) throw new Error(`unreadable quantity ${q}`);
+    return Number(m[1]) * QUANTITY[m[2] ?? '']!;
+  };
+  return Math.ceil(bytes(quantity) / bytes(divisor));
+}
+
 export interface BootedPod {
   process: MistbridgeProcess;
   /** The URL of a probe, on the port this process really listens on. */
@@ -141,7 +162,8 @@ export async function bootPod(workload: Manifest, manifests: Manifest[], subs: S
   for (const [name, port] of declared) {
     if (listens[name as keyof typeof listens] !== port) throw new Error(`${workload.metadata.name}: port ${name} is declared as ${port}, mistbridge listens on ${listens[name as keyof typeof listens]}`);
   }
-  const process = await startProcess(env, args, { PORT: '0', ADMIN_PORT: '0' });
+  // Through the image's entry point, so that the heap cap it passes is what the pod gets.
+  const process = await startProcess(env, args, { PORT: '0', ADMIN_PORT: '0' }, { entrypoint: true });
   const actual = new Map<number, number>([
     [listens.http, process.port],
     [listens.admin, process.adminPort],

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
+/** The image's entry point (heap cap from the memory budget), as the container runs it. */
+export const ENTRYPOINT = join(__dirname, '..', '..', 'scripts', 'docker-entrypoint.sh');
 
 export interface MistbridgeProcess {
   child: ChildProcess;
@@ -23,8 +25,8 @@ const LOOPBACK_ANY_PORT = { PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', LOG_L
  * Runs the built CLI (`node dist/cli.js run`) as its own OS process and waits for its ready line.
  * `defaults` come before `env`: by default loopback and any free ports.
  */
-export function startProcess(env: Record<string, string>, args: string[] = ['run'], defaults: Record<string, string> = LOOPBACK_ANY_PORT): Promise<MistbridgeProcess> {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export function startProcess(env: Record<string, string>, args: string[] = ['run'], defaults: Record<string, string> = LOOPBACK_ANY_PORT, options: { entrypoint?: boolean } = {}): Promise<MistbridgeProcess> {
+  const child = spawn(options.entrypoint ? 'sh' : process.execPath, options.entrypoint ? [ENTRYPOINT, ...args] : [CLI, ...args], {
     env: { PATH: process.env.PATH ?? '', ...defaults, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

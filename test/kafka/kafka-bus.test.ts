@@ -21,6 +21,8 @@ const kafkaConfig = (bootstrap: string) => ({
   replicationFactor: 1,
   rawRetentionMs: 86400000,
   sessionTimeoutMs: 6000,
+  produceCoalesce: true,
+  produceLingerMs: 2,
 });
 
 maybe('KafkaBus against a real Kafka-protocol broker', () => {

@@ -10,10 +10,13 @@ import { AssignmentGate, chunkRunner, chunksOf, type ChunkRunner } from '../cons
 import { PermanentError } from '../../shared/retry';
 import { patientRoundRobin } from './assigner';
 import { createKafka } from './client';
+import { Coalescer } from './coalescer';
 
 const PROBE_INTERVAL_MS = 1000;
 const SNAPSHOT_TIMEOUT_MS = 60_000;
 const PARTITION_CONCURRENCY = 4;
+/** A coalesced send stays well under a broker's default request size (1 MiB messages are allowed alone). */
+const COALESCE_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
  * The bus over a Kafka cluster (kafkajs). Produce waits for all in-sync replicas (`acks: -1`);
@@ -27,7 +30,9 @@ export class KafkaBus implements Bus {
   readonly #admin: Admin;
   readonly #consumers = new Set<KafkaBusConsumer>();
   readonly #partitionCounts = new Map<string, number>();
+  readonly #coalescers = new Map<string, Coalescer<OutgoingMessage>>();
   #healthy = false;
+  #inFlightBytes = 0;
   #lastError = 'not connected yet';
   #started: Promise<void> | null = null;
   #probe: NodeJS.Timeout | null = null;
@@ -37,6 +42,8 @@ export class KafkaBus implements Bus {
     private readonly config: KafkaConfig,
     private readonly topics: Topics,
     private readonly logger: Logger,
+    /** Bytes of writes awaiting acknowledgement above which the bus takes no more (the ingress answers 503). */
+    private readonly maxInFlightBytes = Number.POSITIVE_INFINITY,
   ) {
     this.#kafka = createKafka(config, logger);
     this.#producer = this.#kafka.producer({
@@ -65,18 +72,18 @@ export class KafkaBus implements Bus {
 
   writable(): Writability {
     if (this.#closed) return { ok: false, reason: 'bus closed', retryAfterS: 5 };
+    // Requests waiting for their acknowledgement are backlog too: held in memory until Kafka answers.
+    if (this.#inFlightBytes >= this.maxInFlightBytes) return { ok: false, reason: 'writes awaiting acknowledgement over INGRESS_MAX_BACKLOG_BYTES', retryAfterS: 1 };
     return this.#healthy ? { ok: true } : { ok: false, reason: `Kafka unavailable: ${this.#lastError}`, retryAfterS: 5 };
   }
 
   async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
     await this.start();
     const timeoutMs = options.timeoutMs ?? 30_000;
-    const send = this.#producer.send({
-      topic,
-      acks: -1,
-      timeout: timeoutMs,
-      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-    });
+    const bytes = messages.reduce((sum, m) => sum + (m.value?.length ?? 0), 0);
+    this.#inFlightBytes += bytes;
+    const send = this.config.produceCoalesce ? this.#coalescerOf(topic).add(messages) : this.#send(topic, messages, timeoutMs);
+    void send.finally(() => (this.#inFlightBytes -= bytes)).catch(() => undefined);
     try {
       // kafkajs keeps retrying a dead broker for longer than the caller waits; a missed deadline is
       // itself the sign that Kafka is unavailable (marked below, like any failure).
@@ -85,6 +92,28 @@ export class KafkaBus implements Bus {
     } catch (err) {
       throw this.#classify(err as Error);
     }
+  }
+
+  #send(topic: string, messages: OutgoingMessage[], timeoutMs = 30_000): Promise<void> {
+    return this.#producer
+      .send({ topic, acks: -1, timeout: timeoutMs, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) })
+      .then(() => undefined);
+  }
+
+  /** One per topic: concurrent writes (many webhooks, many outputs) become one record batch per partition. */
+  #coalescerOf(topic: string): Coalescer<OutgoingMessage> {
+    let coalescer = this.#coalescers.get(topic);
+    if (!coalescer) {
+      coalescer = new Coalescer<OutgoingMessage>({
+        send: (messages) => this.#send(topic, messages),
+        lingerMs: this.config.produceLingerMs,
+        maxBytes: COALESCE_MAX_BYTES,
+        size: (m) => (m.value?.length ?? 0) + m.key.length,
+        splits: (err) => causes(err as Error).some((e) => TOO_LARGE.has(String((e as { type?: unknown }).type))),
+      });
+      this.#coalescers.set(topic, coalescer);
+    }
+    return coalescer;
   }
 
   /**
@@ -397,5 +426,5 @@ function toBusMessage(topic: string, partition: number, message: KafkaMessage): 
 }
 
 export function createKafkaBus(config: Config, topics: Topics, logger: Logger): KafkaBus {
-  return new KafkaBus(config.kafka!, topics, logger);
+  return new KafkaBus(config.kafka!, topics, logger, config.ingress.maxBacklogBytes);
 }
