@@ -8,6 +8,7 @@ import { eventually } from '../helpers/fixtures';
 import { KafkaBroker, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { startProcess, type MistbridgeProcess } from '../helpers/process';
 import { ROLES, VARIABLES } from '../../src/config/variables';
+import { heapMb } from '../../src/runtime/memory';
 
 /**
  * Boots every mistbridge service of docker-compose.yml with its `environment` (interpolated from
@@ -20,7 +21,7 @@ const ROOT = join(__dirname, '..', '..');
 const unavailable = kafkaBrokerAvailability();
 if (unavailable) console.warn(`skipping the compose boot test: ${unavailable}`);
 
-type Service = { image?: string; command?: string[]; environment?: Record<string, string>; ports?: string[] };
+type Service = { image?: string; command?: string[]; environment?: Record<string, string>; ports?: string[]; mem_limit?: string };
 const dotenv = Object.fromEntries(
   readFileSync(join(ROOT, '.env.example'), 'utf8')
     .split('\n')
@@ -67,7 +68,10 @@ const scrapeTargets = (parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'pr
           // What compose publishes and Prometheus scrapes must be ports this service listens on.
           for (const port of service.ports ?? []) expect({ name, port, listened: Object.values(listens).includes(Number(port.split(':').pop())) }).toMatchObject({ listened: true });
           for (const target of scrapeTargets.filter((t) => t.startsWith(`${name}:`))) expect({ name, target }).toEqual({ name, target: `${name}:${listens.admin}` });
-          const p = await startProcess(env, service.command!, { PORT: '0', ADMIN_PORT: '0' });
+          // The container's cgroup limit, as the entry point would read it (MEMORY_LIMIT_MB stands in for the cgroup file).
+          const limitMb = /^(\d+)m$/.exec(service.mem_limit ?? '')?.[1];
+          expect({ name, mem_limit: limitMb !== undefined }).toEqual({ name, mem_limit: true });
+          const p = await startProcess({ ...env, MEMORY_LIMIT_MB: limitMb! }, service.command!, { PORT: '0', ADMIN_PORT: '0' }, { entrypoint: true });
           running.push(p);
           return { name, p, env };
         }),
@@ -79,6 +83,8 @@ const scrapeTargets = (parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'pr
         const health = await runScript(join(ROOT, 'scripts', 'healthcheck.js'), { ...env, ADMIN_PORT: String(p.adminPort), PORT: String(p.port) });
         expect({ name, health }).toEqual({ name, health: 0 });
         await eventually(async () => (await fetch(`${p.adminUrl}/readyz`).catch(() => null))?.status === 200, `${name} ready`, 60_000);
+        const ready = p.logs.find((l) => l.message === 'ready')!;
+        expect({ name, heapCapped: Number(ready.heap_limit_mb) < heapMb(Number(ready.memory_budget_mb)) + 48 }).toEqual({ name, heapCapped: true });
       }
     } finally {
       await Promise.all(running.map(async (p) => { p.child.kill('SIGTERM'); await p.exited; }));

@@ -285,7 +285,13 @@ class KafkaBusConsumer implements Consumer {
       rebalanceTimeout: config.sessionTimeoutMs,
       heartbeatInterval: 1000,
       partitionAssigners: [patientRoundRobin],
+      // Latency and memory both: a fetch answers as soon as one record is there (minBytes 1), an
+      // idle one waits at most the group's linger; a fetch holds at most 1 MiB per partition and
+      // 10 MiB in all (a larger record batch still comes whole: brokers always return the first).
       maxWaitTimeInMs: Math.max(10, Math.min(options.lingerMs ?? 200, 5000)),
+      minBytes: 1,
+      maxBytesPerPartition: 1024 * 1024,
+      maxBytes: 10 * 1024 * 1024,
       allowAutoTopicCreation: false,
     });
     const events = this.#consumer.events;
