@@ -15,8 +15,8 @@ function sign(body) {
 }
 
 /** Starts `node <script> args` and resolves once it logs its ready line with a port. */
-function startNode(script, args, env) {
-  const child = spawn(process.execPath, [script, ...args], {
+function startNode(script, args, env, interpreter = process.execPath) {
+  const child = spawn(interpreter, [script, ...args], {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn', MIST_WEBHOOK_SECRET: SECRET, HTTP_MAX_CONNECTIONS_PER_SOURCE: '100000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -28,7 +28,7 @@ function startNode(script, args, env) {
         const entry = JSON.parse(line);
         if (entry.message === 'ready') {
           clearTimeout(timer);
-          resolve({ child, port: entry.port, url: `http://127.0.0.1:${entry.port}`, adminUrl: `http://127.0.0.1:${entry.adminPort ?? entry.port}` });
+          resolve({ child, ready: entry, port: entry.port, url: `http://127.0.0.1:${entry.port}`, adminUrl: `http://127.0.0.1:${entry.adminPort ?? entry.port}` });
         }
       } catch {
         // not a log line
@@ -43,6 +43,11 @@ function startMistbridge(env, roles = 'ingress,normalizer,splunk,metrics,correla
   return startNode(join(ROOT, 'dist', 'cli.js'), ['run', '--roles', roles], { LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=4', ...env });
 }
 
+/** Runs mistbridge through the image's entry point (heap cap from MEMORY_LIMIT_MB or the cgroup). */
+function startEntrypoint(env, roles) {
+  return startNode(join(ROOT, 'scripts', 'docker-entrypoint.sh'), ['run', '--roles', roles], { LOG_LEVEL: 'info', ...env }, 'sh');
+}
+
 async function stop(proc) {
   if (proc.child.exitCode !== null) return;
   const exited = new Promise((r) => proc.child.once('exit', r));
@@ -53,7 +58,12 @@ async function stop(proc) {
 
 /** Peak resident set size (kB → MB) the kernel recorded for a process. */
 function peakRssMb(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  let status;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return NaN; // the process has ended
+  }
   const match = /VmHWM:\s+(\d+) kB/.exec(status);
   return match ? Number(match[1]) / 1024 : NaN;
 }
@@ -62,10 +72,16 @@ function peakRssMb(pid) {
 function startHec() {
   const arrivals = new Map();
   let events = 0;
+  const state = { down: false };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
+      if (state.down) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end('{"text":"Server is busy","code":9}');
+        return;
+      }
       const now = performance.now();
       let body = Buffer.concat(chunks);
       if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
@@ -86,22 +102,29 @@ function startHec() {
         token: 'bench-token',
         arrivals,
         events: () => events,
+        /** Splunk down: every request answers 503. */
+        setDown: (down) => { state.down = down; },
         close: () => new Promise((r) => server.close(r)),
       }),
     ),
   );
 }
 
-/** A webhook body of `count` distinct device events, each tagged with a bench sequence number. */
-function webhookBody(firstSeq, count) {
+/**
+ * A webhook body of `count` device events, each tagged with a bench sequence number; each names its
+ * own AP, or one of `devices` APs (an organisation's fleet). The body's site is one of `sites`
+ * (Kafka partitions by site: one site is one partition).
+ */
+function webhookBody(firstSeq, count, devices = 0, sites = 1) {
+  const site = Math.floor(firstSeq / count) % sites;
   const events = [];
   for (let i = 0; i < count; i++) {
     events.push({
       type: 'AP_DISCONNECTED',
       device_type: 'ap',
-      mac: `5c5b35${String(firstSeq + i).padStart(6, '0').slice(-6)}`,
+      mac: `5c5b35${String(devices ? (firstSeq + i) % devices : firstSeq + i).padStart(6, '0').slice(-6)}`,
       org_id: '2818e386-8dec-2562-9ede-5b8a0fbbdc71',
-      site_id: '4ac1dcf4-9d8b-7211-65c4-057819f0862b',
+      site_id: `4ac1dcf4-9d8b-7211-65c4-${(0x057819f0862b + site).toString(16).padStart(12, '0')}`,
       site_name: 'HQ',
       timestamp: Math.floor(Date.now() / 1000),
       bench_seq: String(firstSeq + i),
@@ -115,4 +138,4 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-module.exports = { ROOT, SECRET, sign, startNode, startMistbridge, stop, peakRssMb, startHec, webhookBody, percentile };
+module.exports = { ROOT, SECRET, sign, startNode, startMistbridge, startEntrypoint, stop, peakRssMb, startHec, webhookBody, percentile };

@@ -6,7 +6,7 @@ const { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } = requ
 const { cpus, totalmem } = require('node:os');
 const { join } = require('node:path');
 const autocannon = require('autocannon');
-const { ROOT, SECRET, sign, startNode, startMistbridge, stop, peakRssMb, startHec, webhookBody, percentile } = require('./lib');
+const { ROOT, SECRET, sign, startNode, startMistbridge, startEntrypoint, stop, peakRssMb, startHec, webhookBody, percentile } = require('./lib');
 
 const results = [];
 function record(name, value, unit, ceiling = null, target = null) {
@@ -18,11 +18,11 @@ function record(name, value, unit, ceiling = null, target = null) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tmpDir = () => require('node:fs').mkdtempSync(join(require('node:os').tmpdir(), 'mistbridge-bench-'));
 
-async function cannon(url, body, seconds) {
+async function cannon(url, body, seconds, connections = 50) {
   const result = await autocannon({
     url: `${url}/webhooks/mist`,
     method: 'POST',
-    connections: 50,
+    connections,
     duration: seconds,
     headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body) },
     body,
@@ -31,19 +31,48 @@ async function cannon(url, body, seconds) {
   return { rps: ok / (result.duration || seconds), p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
 }
 
-async function ingressBench() {
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** A figure over several runs: min / median / max of the values and of their per-run ratios. */
+function recordRuns(name, values, unit, ceilings = null, target = null) {
+  const ratios = ceilings ? values.map((v, i) => v / ceilings[i]) : null;
+  const span = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });
+  results.push({ name, unit, runs: values, ceilings, ratios, value: span(values), ceiling: ceilings && span(ceilings), ratio: ratios && span(ratios), target });
+  const f = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2));
+  const show = (xs) => { const r = span(xs); return `${f(r.min)} / ${f(r.median)} / ${f(r.max)}`; };
+  console.log(`${name.padEnd(58)} ${show(values).padStart(22)} ${unit.padEnd(6)}${ceilings ? ` ceiling ${show(ceilings)}  ratio ${show(ratios)}` : ''}${target ? `  target ${target}` : ''}  (min / median / max of ${values.length})`);
+}
+
+/**
+ * The embedded ingress (with the normalizer and metrics in the process, every webhook fsynced)
+ * against bare node:http, and at 16 connections also against node:http with the same durable
+ * write (append + group-committed fsync): five rounds, the servers interleaved so that noise hits
+ * each alike.
+ */
+async function ingressBench(rounds = 5, seconds = 4) {
   const body = readFileSync(join(ROOT, 'test', 'fixtures', 'samples', 'alarms__device-restarted-alarmdef.json'));
   const bare = await startNode(join(__dirname, 'bare-server.js'), [], {});
-  await cannon(bare.url, body, 2); // warm-up
-  const ceiling = await cannon(bare.url, body, 10);
-  await stop(bare);
+  const durable = await startNode(join(__dirname, 'bare-durable-server.js'), [], { DATA_DIR: tmpDir() });
   const mb = await startMistbridge({ DATA_DIR: tmpDir() }, 'ingress,normalizer,metrics');
-  await cannon(mb.url, body, 2);
-  const ours = await cannon(mb.url, body, 10);
-  await stop(mb);
-  record('ingress: signed webhooks/s (2xx only, 50 connections)', ours.rps, 'req/s', ceiling.rps, '>= 0.45');
-  record('ingress: p50 latency', ours.p50, 'ms', ceiling.p50);
-  record('ingress: p99 latency', ours.p99, 'ms', ceiling.p99);
+  for (const server of [bare, durable, mb]) await cannon(server.url, body, 2); // warm-up
+  const runs = { bare50: [], ours50: [], bare16: [], durable16: [], ours16: [], p50: [], p99: [], bareP99: [] };
+  for (let round = 0; round < rounds; round++) {
+    const b50 = await cannon(bare.url, body, seconds, 50);
+    const o50 = await cannon(mb.url, body, seconds, 50);
+    runs.bare50.push(b50.rps);
+    runs.ours50.push(o50.rps);
+    runs.p50.push(o50.p50);
+    runs.p99.push(o50.p99);
+    runs.bareP99.push(b50.p99);
+    runs.bare16.push((await cannon(bare.url, body, seconds, 16)).rps);
+    runs.durable16.push((await cannon(durable.url, body, seconds, 16)).rps);
+    runs.ours16.push((await cannon(mb.url, body, seconds, 16)).rps);
+  }
+  await Promise.all([bare, durable, mb].map(stop));
+  recordRuns('ingress: signed webhooks/s, 50 connections, vs bare node:http', runs.ours50, 'req/s', runs.bare50, '>= 0.45');
+  recordRuns('ingress: signed webhooks/s, 16 connections, vs bare node:http', runs.ours16, 'req/s', runs.bare16, '>= 0.45');
+  recordRuns('ingress: 16 connections, vs node:http + durable write', runs.ours16, 'req/s', runs.durable16);
+  recordRuns('ingress: p50 latency, 50 connections', runs.p50, 'ms');
+  recordRuns('ingress: p99 latency, 50 connections (bare: ceiling)', runs.p99, 'ms', runs.bareP99);
 }
 
 function normalizerBench() {
@@ -80,7 +109,7 @@ function normalizerBench() {
 }
 
 /** Posts `rate` events/s (10 per webhook) for `seconds`; returns 200-to-HEC latencies and the peak RSS. */
-async function steady(mb, hec, rate, seconds, firstSeq) {
+async function steady(mb, hec, rate, seconds, firstSeq, sites = 1) {
   const perBody = 10;
   const intervalMs = (1000 * perBody) / rate;
   const sent = new Map();
@@ -88,7 +117,7 @@ async function steady(mb, hec, rate, seconds, firstSeq) {
   const started = performance.now();
   const inflight = [];
   while (performance.now() - started < seconds * 1000) {
-    const body = webhookBody(seq, perBody);
+    const body = webhookBody(seq, perBody, 0, sites);
     const first = seq;
     seq += perBody;
     inflight.push(
@@ -110,14 +139,14 @@ async function steady(mb, hec, rate, seconds, firstSeq) {
   return { latencies, delivered: latencies.length, sent: sent.size, rss: peakRssMb(mb.child.pid), nextSeq: seq };
 }
 
-async function saturate(mb, hec, seconds, firstSeq) {
+async function saturate(mb, hec, seconds, firstSeq, sites = 1) {
   let seq = firstSeq;
   let accepted = 0;
   const before = hec.events();
   const started = performance.now();
   const worker = async () => {
     while (performance.now() - started < seconds * 1000) {
-      const body = webhookBody(seq, 10);
+      const body = webhookBody(seq, 10, 0, sites);
       seq += 10;
       const r = await fetch(`${mb.url}/webhooks/mist`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body) }, body });
       await r.arrayBuffer();
@@ -186,40 +215,60 @@ async function floodBench(mb, firstSeq) {
   return { ok, shed, rss: peakRssMb(mb.child.pid), healthP99: percentile(health.sort((a, b) => a - b), 99) };
 }
 
+const TOPICS = ['raw', 'events', 'incidents', 'recoveries', 'dlq', 'inventory', 'backfill'];
+
 async function startBroker() {
   const binary = join(ROOT, 'test', 'tools', 'bin', 'kafka-mock');
   if (!existsSync(binary)) return null;
-  const child = spawn(binary, ['1', 'mist.raw:4', 'mist.events:4', 'mist.incidents:4', 'mist.dlq:2'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(binary, ['1'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const bootstrap = await new Promise((resolve, reject) => {
     child.once('exit', () => reject(new Error('kafka-mock exited')));
     require('node:readline').createInterface({ input: child.stdout }).on('line', (l) => l.startsWith('BOOTSTRAP ') && resolve(l.slice(10)));
   });
-  return { child, bootstrap, stop: () => child.stdin.end() };
+  /** Every topic of a prefix, 4 partitions each. */
+  const topics = async (prefix) => {
+    for (const t of TOPICS) child.stdin.write(`topic ${prefix}${t} 4\n`);
+    await sleep(500);
+  };
+  return { child, bootstrap, topics, stop: () => child.stdin.end() };
 }
 
-async function kafkaBenches() {
-  const broker = await startBroker();
-  if (!broker) {
-    console.log('kafka benchmarks skipped: build the mock broker with test/tools/build.sh');
-    return;
-  }
-  const kafkaEnv = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false' };
+const ROLES = ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator'];
+
+/** Kafka mode end to end: every role in one process, or each role in its own; steady 1,000 ev/s, then saturation. */
+async function kafkaEndToEnd(broker, label, prefix, { env = {}, separate = false, sites = 1 } = {}) {
+  await broker.topics(prefix);
   const hec = await startHec();
-  const mb = await startMistbridge({ ...kafkaEnv, DATA_DIR: tmpDir(), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '100' });
+  const common = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_TOPIC_PREFIX: prefix, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '100', ...env };
+  const procs = separate
+    ? await Promise.all(ROLES.map((role) => startMistbridge({ ...common, DATA_DIR: tmpDir() }, role)))
+    : [await startMistbridge({ ...common, DATA_DIR: tmpDir() }, ROLES.join(','))];
   await sleep(8000); // consumer groups join
-  let seq = 10_000_000;
-  const warm = await steady(mb, hec, 1000, 3, seq);
-  const run = await steady(mb, hec, 1000, 15, warm.nextSeq);
-  record('end to end, Kafka (mock broker): p99 200→HEC at 1,000 ev/s', percentile(run.latencies, 99), 'ms');
-  record('end to end, Kafka: events delivered / accepted', run.delivered / run.sent, 'ratio');
-  const sat = await saturate(mb, hec, 10, run.nextSeq);
-  record('end to end, Kafka: saturation throughput', sat.eventsPerSecond, 'ev/s');
-  await stop(mb);
+  const front = procs[0];
+  const warm = await steady(front, hec, 1000, 3, 10_000_000, sites);
+  const run = await steady(front, hec, 1000, 10, warm.nextSeq, sites);
+  record(`Kafka ${label}: p50 200→HEC at 1,000 ev/s`, percentile(run.latencies, 50), 'ms');
+  record(`Kafka ${label}: p99 200→HEC at 1,000 ev/s`, percentile(run.latencies, 99), 'ms', null, '<= 250');
+  record(`Kafka ${label}: delivered / accepted`, run.delivered / run.sent, 'ratio');
+  const sat = await saturate(front, hec, 10, run.nextSeq, sites);
+  record(`Kafka ${label}: saturation`, sat.eventsPerSecond, 'ev/s');
+  await Promise.all(procs.map(stop));
   await hec.close();
+}
+
+async function kafkaBenches(broker) {
+  const scenarios = JSON.parse(process.env.BENCH_KAFKA ?? 'null') ?? [
+    ['one process, coalescing off', { env: { KAFKA_PRODUCE_COALESCE: 'false' } }],
+    ['one process, coalescing on', {}],
+    ['a process per role, coalescing on', { separate: true }],
+  ];
+  for (const [i, [label, options]] of scenarios.entries()) await kafkaEndToEnd(broker, label, `k${i}.`, options);
+  if (process.env.BENCH_KAFKA) return;
 
   // Scaling: the same backlog of raw webhooks drained by one, then two normalizer processes.
   const drain = async (normalizers, prefix) => {
-    const env = { ...kafkaEnv, KAFKA_TOPIC_PREFIX: prefix, DATA_DIR: tmpDir() };
+    await broker.topics(prefix);
+    const env = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_TOPIC_PREFIX: prefix, DATA_DIR: tmpDir() };
     const ingress = await startMistbridge(env, 'ingress');
     for (let i = 0; i < 2000; i++) {
       const body = webhookBody(20_000_000 + i * 10, 10);
@@ -239,29 +288,165 @@ async function kafkaBenches() {
     await Promise.all([...procs, ingress].map(stop));
     return 20000 / seconds;
   };
-  for (const topic of ['a.raw', 'a.events', 'a.incidents', 'a.dlq', 'b.raw', 'b.events', 'b.incidents', 'b.dlq']) {
-    broker.child.stdin.write(`topic ${topic} 4\n`);
-  }
-  await sleep(500);
   const one = await drain(1, 'a.');
   const two = await drain(2, 'b.');
   record('scaling: 20,000 events drained by 1 normalizer (incl. group join)', one, 'ev/s');
   record('scaling: the same by 2 normalizers (incl. group join)', two, 'ev/s', one);
-  broker.stop();
+}
+
+/**
+ * Posts 100-event webhooks at `eventsPerSecond` (at most 64 in flight) for `seconds`, polling
+ * /healthz; the sequence numbers of what was answered 200 go into `accepted`.
+ */
+async function flood(proc, seconds, eventsPerSecond, firstSeq, accepted, devices = FLEET) {
+  const perBody = 100;
+  const interval = (1000 * perBody) / eventsPerSecond;
+  let seq = firstSeq;
+  let ok = 0;
+  let shed = 0;
+  let failed = 0;
+  let inflight = 0;
+  const health = [];
+  let running = true;
+  let rss = 0; // sampled while it runs: an out-of-memory exit takes /proc's record with it
+  const poll = (async () => {
+    while (running) {
+      const t = performance.now();
+      await fetch(`${proc.url}/healthz`).then((r) => r.arrayBuffer()).catch(() => {});
+      health.push(performance.now() - t);
+      rss = Math.max(rss, peakRssMb(proc.child.pid) || 0);
+      await sleep(100);
+    }
+  })();
+  const pending = [];
+  const started = performance.now();
+  for (let n = 1; performance.now() - started < seconds * 1000; n++) {
+    if (inflight < 64) {
+      const body = webhookBody(seq, perBody, devices);
+      const first = seq;
+      seq += perBody;
+      inflight++;
+      pending.push(
+        fetch(`${proc.url}/webhooks/mist`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body) }, body })
+          .then(async (r) => {
+            await r.arrayBuffer();
+            if (r.status === 200) {
+              ok++;
+              for (let i = 0; i < perBody; i++) accepted.add(String(first + i));
+            } else shed++;
+          })
+          .catch(() => failed++)
+          .finally(() => inflight--),
+      );
+    }
+    await sleep(Math.max(0, started + n * interval - performance.now()));
+  }
+  await Promise.all(pending);
+  running = false;
+  await poll;
+  return { ok, shed, failed, rss, nextSeq: seq, healthP99: percentile(health.sort((a, b) => a - b), 99) };
+}
+
+/** The flood's devices: a large organisation's fleet (memory also grows with distinct devices: open incidents, device series). */
+const FLEET = 5000;
+
+async function untilDelivered(hec, accepted, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  const missing = () => [...accepted].filter((s) => !hec.arrivals.has(s)).length;
+  while (missing() > 0 && performance.now() < deadline) await sleep(200);
+  return accepted.size === 0 ? 1 : (accepted.size - missing()) / accepted.size;
+}
+
+/**
+ * A 256 MiB pod: the process through the image's entry point with MEMORY_LIMIT_MB=256, a 10× flood
+ * (10,000 events/s) for 30 s while Splunk is down; then Splunk back (recovery), then a flood, a
+ * kill -9 under a full backlog and a restart (the replay). And the Kafka-mode ingress under the same budget.
+ */
+async function memoryBench(broker) {
+  const hec = await startHec();
+  const env = { DATA_DIR: tmpDir(), MEMORY_LIMIT_MB: '256', SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '100' };
+  const roles = ROLES.join(',');
+  let mb = await startEntrypoint(env, roles);
+  console.log(`  256 MiB pod: heap cap ${mb.ready.heap_limit_mb} MB, budget ${mb.ready.memory_budget_mb} MB`);
+  const accepted = new Set();
+  hec.setDown(true);
+  const a = await flood(mb, 30, 10_000, 30_000_000, accepted);
+  const oom = () => (mb.child.exitCode !== null || mb.child.signalCode !== null ? 1 : 0);
+  record('256 MiB, embedded, 10× flood 30 s, Splunk down: out-of-memory exits', oom(), 'exits', null, '0');
+  record('256 MiB, embedded, 10× flood: peak RSS', a.rss, 'MB', null, '<= 240');
+  record('256 MiB, embedded, 10× flood: share of 503', a.shed / (a.ok + a.shed), 'ratio');
+  record('256 MiB, embedded, 10× flood: /healthz p99', a.healthP99, 'ms');
+  if (oom()) {
+    console.log('  the process ran out of memory: no recovery or replay figures');
+    await hec.close();
+    return;
+  }
+
+  // Recovery: Splunk back; until a webhook is answered 200 again, and until all accepted is in Splunk.
+  hec.setDown(false);
+  const t0 = performance.now();
+  let recovered = null;
+  let seq = a.nextSeq;
+  while (recovered === null && performance.now() - t0 < 120_000) {
+    const body = webhookBody(seq, 10, FLEET);
+    const r = await fetch(`${mb.url}/webhooks/mist`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body) }, body });
+    await r.arrayBuffer();
+    if (r.status === 200) {
+      recovered = performance.now() - t0;
+      for (let i = 0; i < 10; i++) accepted.add(String(seq + i));
+    } else await sleep(100);
+    seq += 10;
+  }
+  const ratio = await untilDelivered(hec, accepted, 120_000);
+  record('256 MiB, embedded: Splunk back → first 200 again', recovered ?? NaN, 'ms');
+  record('256 MiB, embedded: Splunk back → every accepted event delivered', performance.now() - t0, 'ms');
+
+  // A kill -9 under a full backlog, and the replay at start-up in the same budget.
+  hec.setDown(true);
+  const b = await flood(mb, 15, 10_000, seq, accepted);
+  mb.child.kill('SIGKILL');
+  await new Promise((r) => (mb.child.exitCode !== null || mb.child.signalCode !== null ? r() : mb.child.once('exit', r)));
+  hec.setDown(false);
+  const restarted = performance.now();
+  mb = await startEntrypoint(env, roles);
+  const replayed = await untilDelivered(hec, accepted, 120_000);
+  record('256 MiB, embedded: kill -9 under a full backlog, replay peak RSS', peakRssMb(mb.child.pid), 'MB', null, '<= 240');
+  record('256 MiB, embedded: restart → every accepted event delivered', performance.now() - restarted, 'ms');
+  record('256 MiB, embedded: delivered / accepted (both floods)', Math.min(ratio, replayed), 'ratio', null, '1.00');
+  console.log(`  accepted ${accepted.size} events over both floods (${a.ok + b.ok} webhooks)`);
+  await stop(mb);
+  await hec.close();
+
+  if (!broker) return;
+  await broker.topics('mem.');
+  const ingress = await startEntrypoint({ KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_TOPIC_PREFIX: 'mem.', DATA_DIR: tmpDir(), MEMORY_LIMIT_MB: '256' }, 'ingress');
+  const k = await flood(ingress, 30, 10_000, 40_000_000, new Set());
+  record('256 MiB, Kafka ingress, 10× flood 30 s: out-of-memory exits', ingress.child.exitCode !== null || ingress.child.signalCode !== null ? 1 : 0, 'exits', null, '0');
+  record('256 MiB, Kafka ingress, 10× flood: peak RSS', k.rss, 'MB', null, '<= 240');
+  record('256 MiB, Kafka ingress, 10× flood: share of 503', k.shed / (k.ok + k.shed), 'ratio');
+  await stop(ingress);
 }
 
 async function main() {
   const cpu = cpus()[0];
   console.log(`machine: ${cpus().length} x ${cpu ? cpu.model : 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
   const started = Date.now();
-  await ingressBench();
-  normalizerBench();
-  await endToEndEmbedded();
-  await kafkaBenches();
+  // `node bench/run.js memory kafka` runs only those parts (and writes results/partial.json).
+  const only = process.argv.slice(2);
+  const part = (name) => only.length === 0 || only.includes(name);
+  if (part('ingress')) await ingressBench();
+  if (part('normalizer')) normalizerBench();
+  if (part('embedded')) await endToEndEmbedded();
+  const broker = part('memory') || part('kafka') ? await startBroker() : null;
+  if (!broker && (part('memory') || part('kafka'))) console.log('Kafka benchmarks skipped: build the mock broker with test/tools/build.sh');
+  if (part('memory')) await memoryBench(broker);
+  if (broker && part('kafka')) await kafkaBenches(broker);
+  if (broker) broker.stop();
   mkdirSync(join(__dirname, 'results'), { recursive: true });
   const out = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpu && cpu.model, seconds: (Date.now() - started) / 1000, results };
-  writeFileSync(join(__dirname, 'results', 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`wrote bench/results/latest.json in ${out.seconds.toFixed(0)} s`);
+  const file = only.length === 0 ? 'latest.json' : 'partial.json';
+  writeFileSync(join(__dirname, 'results', file), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`wrote bench/results/${file} in ${out.seconds.toFixed(0)} s`);
 }
 
 main().then(
