@@ -77,7 +77,7 @@ async function ingressBench(rounds = 5, seconds = 4) {
 
 function normalizerBench() {
   const { normalizeWebhook } = require(join(ROOT, 'dist', 'normalizer', 'normalize.js'));
-  const { eventCodec } = require(join(ROOT, 'dist', 'normalizer', 'worker.js'));
+  const { eventCodec } = require(join(ROOT, 'dist', 'domain', 'mist-event.js'));
   const codec = eventCodec();
   const dir = join(ROOT, 'test', 'fixtures', 'samples');
   const bodies = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => readFileSync(join(dir, f)));
