@@ -270,11 +270,15 @@ async function kafkaBenches(broker) {
     await broker.topics(prefix);
     const env = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_TOPIC_PREFIX: prefix, DATA_DIR: tmpDir() };
     const ingress = await startMistbridge(env, 'ingress');
-    for (let i = 0; i < 2000; i++) {
-      const body = webhookBody(20_000_000 + i * 10, 10);
-      const r = await fetch(`${ingress.url}/webhooks/mist`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body) }, body });
-      await r.arrayBuffer();
-    }
+    let next = 0;
+    const poster = async () => {
+      for (let i = next++; i < 2000; i = next++) {
+        const body = webhookBody(20_000_000 + i * 10, 10, 0, 20);
+        const r = await fetch(`${ingress.url}/webhooks/mist`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body) }, body });
+        await r.arrayBuffer();
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, poster));
     const started = performance.now();
     const procs = await Promise.all(Array.from({ length: normalizers }, () => startMistbridge(env, 'normalizer')));
     let lag = Infinity;
