@@ -51,7 +51,7 @@ function recordRuns(name, values, unit, ceilings = null, target = null) {
 async function ingressBench(rounds = 5, seconds = 4) {
   const body = readFileSync(join(ROOT, 'test', 'fixtures', 'samples', 'alarms__device-restarted-alarmdef.json'));
   const bare = await startNode(join(__dirname, 'bare-server.js'), [], {});
-  const durable = await startNode(join(__dirname, 'bare-durable-server.js'), [], { DATA_DIR: tmpDir() });
+  const durable = await startNode(join(__dirname, 'bare-server.js'), [], { DURABLE_DIR: tmpDir() });
   const mb = await startMistbridge({ DATA_DIR: tmpDir() }, 'ingress,normalizer,metrics');
   for (const server of [bare, durable, mb]) await cannon(server.url, body, 2); // warm-up
   const runs = { bare50: [], ours50: [], bare16: [], durable16: [], ours16: [], p50: [], p99: [], bareP99: [] };
