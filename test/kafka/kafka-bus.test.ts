@@ -166,6 +166,21 @@ maybe('KafkaBus against a real Kafka-protocol broker', () => {
     }
   });
 
+  it('writes awaiting acknowledgement count as backlog: over the bound the bus takes no more until they are answered', async () => {
+    const bounded = new KafkaBus(kafkaConfig(broker.bootstrap), topics, silentLogger(), 4096);
+    await bounded.start();
+    await broker.command('rtt -1 400');
+    try {
+      const pending = bounded.produce(topics.raw, [{ key: 'held', value: Buffer.alloc(5000, 'x') }], { timeoutMs: 10000 });
+      expect(bounded.writable()).toMatchObject({ ok: false, reason: expect.stringMatching(/awaiting acknowledgement/) });
+      await pending;
+      expect(bounded.writable().ok).toBe(true);
+    } finally {
+      await broker.command('rtt -1 0');
+      await bounded.close();
+    }
+  });
+
   it('a broker that misses the deadline makes the produce fail and the bus unwritable until it answers again', async () => {
     await broker.command('rtt -1 3000');
     try {

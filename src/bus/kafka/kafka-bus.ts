@@ -80,10 +80,11 @@ export class KafkaBus implements Bus {
   }
 
   async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
-    await this.start();
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    // Held from the call on: the next writable() already counts these bytes.
     const bytes = messages.reduce((sum, m) => sum + (m.value?.length ?? 0), 0);
     this.#inFlightBytes += bytes;
+    await this.start(); // never rejects: a failed connect marks the bus unhealthy
+    const timeoutMs = options.timeoutMs ?? 30_000;
     const send = this.config.produceCoalesce ? this.#coalescerOf(topic).add(messages) : this.#send(topic, messages, timeoutMs);
     void send.finally(() => (this.#inFlightBytes -= bytes)).catch(() => undefined);
     try {
