@@ -1,3 +1,4 @@
+import type { MemoryBudget } from './memory';
 import type { Role } from './variables';
 import type { PrivacyRules } from '../normalizer/privacy';
 import type { RuleOverrides, Severity, TopicRoute } from './file-schema';
@@ -28,8 +29,8 @@ export interface Config {
     allowedSources: string[] | null;
   };
   ingress: { maxBodyBytes: number; maxEvents: number; timeoutMs: number; maxBacklogBytes: number; maxReadingBytes: number };
-  /** MEMORY_LIMIT_MB or the cgroup's limit, or null (no budget known). */
-  memoryBudgetMb: number | null;
+  /** MEMORY_LIMIT_MB or the cgroup's limit, and where it came from; null: no budget known. */
+  memoryBudget: MemoryBudget | null;
   drainTimeoutMs: number;
   kafka: KafkaConfig | null;
   topicPrefix: string;

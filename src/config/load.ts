@@ -5,7 +5,7 @@ import { canonicalTopic } from '../domain/topic';
 import type { Config, MistApiConfig, NotifyConfig, NotifyDestination } from './config';
 import { fileSchema, type FileSettings, type Severity } from './file-schema';
 import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
-import { backlogBytes, memoryBudget } from '../runtime/memory';
+import { backlogBytes, memoryBudget } from './memory';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -119,7 +119,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       maxBacklogBytes: raw.INGRESS_MAX_BACKLOG_BYTES === undefined && budget ? backlogBytes(budget.mb) : get<number>('INGRESS_MAX_BACKLOG_BYTES')!,
       maxReadingBytes: raw.INGRESS_MAX_READING_BYTES === undefined && budget ? backlogBytes(budget.mb) : get<number>('INGRESS_MAX_READING_BYTES')!,
     },
-    memoryBudgetMb: budget?.mb ?? null,
+    memoryBudget: budget,
     drainTimeoutMs: get<number>('DRAIN_TIMEOUT_MS')!,
     kafka: brokers
       ? {

@@ -8,7 +8,7 @@ import { eventually } from '../helpers/fixtures';
 import { KafkaBroker, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { startProcess, type MistbridgeProcess } from '../helpers/process';
 import { ROLES, VARIABLES } from '../../src/config/variables';
-import { heapMb } from '../../src/runtime/memory';
+import { heapMb } from '../../src/config/memory';
 
 /**
  * Boots every mistbridge service of docker-compose.yml with its `environment` (interpolated from

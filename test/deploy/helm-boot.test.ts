@@ -9,7 +9,7 @@ import { helmRendererAvailability, helmTemplate, ofKind } from '../helpers/helm'
 import { KafkaBroker, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { systemTool } from '../helpers/system-tool';
 import { VALUE_SETS, existingSecrets } from './helm-values';
-import { heapMb } from '../../src/runtime/memory';
+import { heapMb } from '../../src/config/memory';
 
 /**
  * Boots what the chart renders: every Deployment of each values set started with exactly its

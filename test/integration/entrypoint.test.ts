@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { heapMb } from '../../src/runtime/memory';
+import { heapMb } from '../../src/config/memory';
 import { startProcess } from '../helpers/process';
 
 /**
@@ -35,7 +35,7 @@ const childrenOf = (pid: number): number[] =>
     expect(argv[0]).toMatch(/node$/);
     expect(argv).toContain(`--max-old-space-size=${heapMb(384)}`);
     const ready = p.logs.find((l) => l.message === 'ready')!;
-    expect(ready.memory_budget_mb).toBe(384);
+    expect(ready).toMatchObject({ memory_budget_mb: 384, memory_budget_from: 'cgroup v2 memory.max' });
     expect(Number(ready.heap_limit_mb)).toBeLessThan(heapMb(384) + 48);
     expect(childrenOf(p.child.pid!)).toEqual([]);
     p.child.kill('SIGTERM');
@@ -47,7 +47,7 @@ const childrenOf = (pid: number): number[] =>
     writeFileSync(join(cgroup, 'memory.max'), `${1024 * 2 ** 20}\n`);
     const p = await startProcess(env({ MISTBRIDGE_CGROUP_ROOT: cgroup, MEMORY_LIMIT_MB: '256' }), ['run', '--roles', 'ingress,normalizer'], undefined, { entrypoint: true });
     expect(cmdline(p.child.pid!)).toContain(`--max-old-space-size=${heapMb(256)}`);
-    expect(p.logs.find((l) => l.message === 'ready')!.memory_budget_mb).toBe(256);
+    expect(p.logs.find((l) => l.message === 'ready')).toMatchObject({ memory_budget_mb: 256, memory_budget_from: 'MEMORY_LIMIT_MB' });
     // The PID a kill -9 hits is Node itself, with no child of its own to orphan.
     expect(cmdline(p.child.pid!)[0]).toMatch(/node$/);
     expect(childrenOf(p.child.pid!)).toEqual([]);

@@ -15,7 +15,8 @@ function problems(env: Record<string, string>): string[] {
 
 describe('loadConfig (CONTRACT section 2)', () => {
   it('has the documented defaults', () => {
-    const config = loadConfig({ MIST_WEBHOOK_SECRET: 's' });
+    // No cgroup to read: the defaults, whatever memory limit the machine running the tests has.
+    const config = loadConfig({ MIST_WEBHOOK_SECRET: 's', MISTBRIDGE_CGROUP_ROOT: '/nonexistent' });
     expect(config.http).toEqual({
       port: 8080,
       adminPort: 8081,
@@ -31,6 +32,7 @@ describe('loadConfig (CONTRACT section 2)', () => {
     });
     expect(loadConfig({}).http).toMatchObject({ host: '127.0.0.1', adminHost: '127.0.0.1', adminPort: 8081 });
     expect(config.ingress.maxReadingBytes).toBe(67108864);
+    expect(config.memoryBudget).toBeNull();
     expect(config.auth.allowedSources).toBeNull();
     expect(config.normalizer.privacy.mode).toBe('off');
     expect(config.ingress.maxBodyBytes).toBe(5242880);

@@ -1,4 +1,4 @@
-import { backlogBytes, heapMb, memoryBudget } from '../../../src/runtime/memory';
+import { backlogBytes, heapMb, memoryBudget } from '../../../src/config/memory';
 import { loadConfig } from '../../../src/config/load';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ describe('the memory budget', () => {
     mkdirSync(join(root, 'memory'));
     writeFileSync(join(root, 'memory.max'), `${256 * 2 ** 20}\n`);
     const config = loadConfig({ MISTBRIDGE_CGROUP_ROOT: root });
-    expect(config.memoryBudgetMb).toBe(256);
+    expect(config.memoryBudget).toEqual({ mb: 256, source: 'cgroup v2 memory.max' });
     expect(config.ingress.maxBacklogBytes).toBe(backlogBytes(256));
     expect(config.ingress.maxBacklogBytes).toBeLessThan(64 * 2 ** 20);
     expect(loadConfig({ MISTBRIDGE_CGROUP_ROOT: root, INGRESS_MAX_BACKLOG_BYTES: '1048576' }).ingress.maxBacklogBytes).toBe(1048576);
