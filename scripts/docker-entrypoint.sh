@@ -1,10 +1,10 @@
 #!/bin/sh
 # The image's entry point: Node's heap cap from the container's memory budget (MEMORY_LIMIT_MB, else
-# the cgroup's limit; src/config/memory.ts), because a running Node process cannot cap its own
+# the cgroup's limit; src/config/heap-flag.ts), because a running Node process cannot cap its own
 # heap. `exec`, so signals and the exit code are Node's own and nothing is left behind.
 set -e
 cd "$(dirname "$0")/.."
-heap=$(node dist/config/memory.js)
+heap=$(node dist/config/heap-flag.js)
 # kafkajs 2.2.4 arms a timer at `-1 - Date.now()` once per connection (tulios/kafkajs#1751): Node
 # ≥ 23 warns and uses 1 ms, which is what kafkajs meant. The warning is noise in every Kafka log.
 exec node --max-semi-space-size=4 --disable-warning=TimeoutNegativeWarning ${heap:+--max-old-space-size=$heap} dist/cli.js "$@"

@@ -45,9 +45,3 @@ export function heapMb(budgetMb: number): number {
 export function backlogBytes(budgetMb: number): number {
   return Math.min(64 * MiB, Math.max(4 * MiB, Math.floor(budgetMb * MiB * 0.2)));
 }
-
-// The image's entry point asks for the flag's value: `node dist/config/memory.js` prints the heap size in MB, or nothing.
-if (require.main === module) {
-  const budget = memoryBudget(process.env);
-  if (budget) process.stdout.write(String(heapMb(budget.mb)));
-}

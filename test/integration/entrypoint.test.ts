@@ -42,6 +42,16 @@ const childrenOf = (pid: number): number[] =>
     expect(await p.exited).toBe(0);
   });
 
+  it('takes MEMORY_LIMIT_MB from the YAML file as the process does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-entry-yaml-'));
+    writeFileSync(join(dir, 'mistbridge.yaml'), 'MEMORY_LIMIT_MB: 192\n');
+    const p = await startProcess(env({ MISTBRIDGE_CGROUP_ROOT: dir, MISTBRIDGE_CONFIG: join(dir, 'mistbridge.yaml') }), ['run', '--roles', 'ingress,normalizer'], undefined, { entrypoint: true });
+    expect(cmdline(p.child.pid!)).toContain(`--max-old-space-size=${heapMb(192)}`);
+    expect(p.logs.find((l) => l.message === 'ready')).toMatchObject({ memory_budget_mb: 192, memory_budget_from: 'MEMORY_LIMIT_MB' });
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+
   it('takes MEMORY_LIMIT_MB over the cgroup, and a kill -9 leaves nothing behind', async () => {
     const cgroup = mkdtempSync(join(tmpdir(), 'mistbridge-cgroup-'));
     writeFileSync(join(cgroup, 'memory.max'), `${1024 * 2 ** 20}\n`);
