@@ -28,17 +28,23 @@ describe('Coalescer: produce coalescing', () => {
   });
 
   it('waits lingerMs for company, and flushes at once past maxBytes', async () => {
-    const { sends, send } = broker();
-    const c = new Coalescer<string>({ send, lingerMs: 20, maxBytes: 5, size: (m) => m.length, splits: () => false });
-    void c.add(['a']);
-    void c.add(['b']);
-    expect(sends).toHaveLength(0);
-    await new Promise((resolve) => setTimeout(resolve, 40));
-    expect(sends.map((s) => s.messages)).toEqual([['a', 'b']]);
-    sends[0]!.ack();
-    await tick();
-    void c.add(['123456']);
-    expect(sends.map((s) => s.messages)).toEqual([['a', 'b'], ['123456']]);
+    jest.useFakeTimers({ doNotFake: ['setImmediate'] });
+    try {
+      const { sends, send } = broker();
+      const c = new Coalescer<string>({ send, lingerMs: 20, maxBytes: 5, size: (m) => m.length, splits: () => false });
+      void c.add(['a']);
+      jest.advanceTimersByTime(19);
+      void c.add(['b']);
+      expect(sends).toHaveLength(0);
+      jest.advanceTimersByTime(1);
+      expect(sends.map((s) => s.messages)).toEqual([['a', 'b']]);
+      sends[0]!.ack();
+      await tick();
+      void c.add(['123456']);
+      expect(sends.map((s) => s.messages)).toEqual([['a', 'b'], ['123456']]);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('a failure that may be one caller\'s is retried per caller: the others still succeed', async () => {
