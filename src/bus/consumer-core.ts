@@ -11,25 +11,6 @@ import type { BatchContext, BatchHandler, BusMessage } from './bus';
  * rebuild of the current assignment. Commit policy stays with each bus.
  */
 
-/** Chunks of at most `maxCount` messages and, past the first message of a chunk, `maxBytes` of values. */
-export function chunksOf(messages: readonly BusMessage[], maxCount: number, maxBytes = Infinity): BusMessage[][] {
-  const chunks: BusMessage[][] = [];
-  let chunk: BusMessage[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    const size = message.value?.length ?? 0;
-    if (chunk.length > 0 && (chunk.length >= maxCount || bytes + size > maxBytes)) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(message);
-    bytes += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
-}
-
 /** The consumer no longer owns the chunk (stopped, rebalanced, or a newer assignment): leave it uncommitted. */
 export class LetGoError extends PermanentError {
   constructor(why: string) {

@@ -1,5 +1,6 @@
 import { LetGoError } from '../bus/consumer-core';
 import type { Incident, Recovery } from '../domain/incident';
+import { SerialQueue } from '../shared/serial';
 import type { CorrelatorView } from './reducer';
 
 /**
@@ -13,7 +14,7 @@ export class IncidentState implements CorrelatorView {
   readonly recoveries = new Map<string, Recovery>();
   /** The generation whose state is loaded; null while a rebuild runs (or before the first). */
   #generation: number | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   incident(key: string): Incident | undefined {
     return this.incidents.get(key);
@@ -29,7 +30,7 @@ export class IncidentState implements CorrelatorView {
 
   /** Clears the state and loads the new assignment's with `load`; a failed load leaves no generation loaded. */
   rebuild(generation: number, load: (state: IncidentState) => Promise<void>): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       this.#generation = null;
       this.incidents.clear();
       this.recoveries.clear();
@@ -40,7 +41,7 @@ export class IncidentState implements CorrelatorView {
 
   /** Runs `work` on the state of `generation`; throws LetGoError when another generation's state is loaded. */
   apply<T>(generation: number, work: () => Promise<T>): Promise<T> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       if (this.#generation !== generation) throw new LetGoError(`incident state is generation ${this.#generation}, the batch ${generation}`);
       return work();
     });
@@ -48,7 +49,7 @@ export class IncidentState implements CorrelatorView {
 
   /** Runs `work` only if the state of `generation` is loaded (a sweep skips a rebuild in progress). */
   ifCurrent(generation: number | null, work: () => Promise<void>): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       if (generation !== null && this.#generation === generation) await work();
     });
   }
@@ -63,12 +64,6 @@ export class IncidentState implements CorrelatorView {
 
   /** Resolves once everything queued so far ran. */
   idle(): Promise<void> {
-    return this.#serial(async () => undefined);
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(work, work);
-    this.#queue = next.catch(() => undefined);
-    return next;
+    return this.#queue.idle();
   }
 }

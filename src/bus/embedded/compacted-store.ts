@@ -1,6 +1,8 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { appendFile, open, rename, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { syncPath, syncPathSync } from '../../shared/fsync';
+import { SerialQueue } from '../../shared/serial';
 
 export interface StoredRecord {
   seq: number;
@@ -34,7 +36,7 @@ export class CompactedStore {
   readonly #latest = new Map<string, StoredRecord>();
   #lines = 0;
   /** Appends and rewrites, one at a time. */
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   #dead = false;
 
   constructor(dir: string, topic: string) {
@@ -72,9 +74,7 @@ export class CompactedStore {
     for (const record of latest.values()) if (record) this.#latest.set(record.key, record);
     const tmp = `${this.#log}.tmp`;
     writeFileSync(tmp, this.#content());
-    const fd = openSync(tmp, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
+    syncPathSync(tmp);
     renameSync(tmp, this.#log);
     this.#lines = this.#latest.size;
     this.#committed = readOffsets(this.#offsets);
@@ -95,7 +95,7 @@ export class CompactedStore {
     const text = records.map((r, i) => line({ seq: seqs[i]!, key: r.key, headers: r.headers, value: r.value })).join('');
     return this.#serial(async () => {
       await appendFile(this.#log, text);
-      await syncFile(this.#log);
+      await syncPath(this.#log);
       this.#lines += records.length;
       records.forEach((r, i) => {
         this.#latest.delete(r.key); // a rewritten key moves to the end
@@ -109,7 +109,7 @@ export class CompactedStore {
   async #rewrite(): Promise<void> {
     const tmp = `${this.#log}.tmp`;
     await writeFile(tmp, this.#content());
-    await syncFile(tmp);
+    await syncPath(tmp);
     await rename(tmp, this.#log);
     this.#lines = this.#latest.size;
   }
@@ -138,14 +138,11 @@ export class CompactedStore {
   /** An in-process crash (tests): nothing more is written once the write in flight settled. */
   async abandon(): Promise<void> {
     this.#dead = true;
-    await this.#queue;
+    await this.#queue.idle();
   }
 
   #serial<T>(work: () => Promise<T>): Promise<T> {
-    const guarded = (): Promise<T> => (this.#dead ? Promise.reject(new Error('store abandoned')) : work());
-    const next = this.#queue.then(guarded, guarded);
-    this.#queue = next.catch(() => undefined);
-    return next;
+    return this.#queue.run(() => (this.#dead ? Promise.reject(new Error('store abandoned')) : work()));
   }
 
   #content(): string {
@@ -155,15 +152,6 @@ export class CompactedStore {
 
 function line(record: { seq: number; key: string; headers: Record<string, string>; value: Buffer | null }): string {
   return `${JSON.stringify({ s: record.seq, k: record.key, h: record.headers, v: record.value === null ? null : record.value.toString('base64') })}\n`;
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Format 2 `{"format":2,"groups":{...}}`, or 0.1's bare `{group: seq}`. */

@@ -1,21 +1,23 @@
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
-import { appendFile, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { syncPath, syncPathSync } from '../../shared/fsync';
+import { SerialQueue } from '../../shared/serial';
 
 /**
  * `DATA_DIR/dlq.ndjson`, the embedded DLQ: one JSON letter or redrive marker per line, fsynced.
  * One writer at a time (appends, purges), so a purge never loses a letter written meanwhile.
  */
 export class DlqFile {
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   constructor(readonly path: string) {}
 
   append(lines: string[]): Promise<void> {
-    return this.#serial(async () => {
-      await mkdirp(this.path);
+    return this.#queue.run(async () => {
+      await mkdir(dirname(this.path), { recursive: true });
       await appendFile(this.path, lines.map((l) => `${l}\n`).join(''));
-      await sync(this.path);
+      await syncPath(this.path);
     });
   }
 
@@ -23,36 +25,25 @@ export class DlqFile {
   appendSync(line: string): void {
     mkdirSync(dirname(this.path), { recursive: true });
     appendFileSync(this.path, `${line}\n`);
-    const fd = openSync(this.path, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    syncPathSync(this.path);
   }
 
   /** Every line, oldest first (none when the file does not exist). */
   read(): Promise<string[]> {
-    return this.#serial(() => readLines(this.path));
+    return this.#queue.run(() => readLines(this.path));
   }
 
   /** Rewrites the file with the lines `keep` returns (atomically: a crash leaves the old or the new file). */
   rewrite(keep: (lines: string[]) => string[]): Promise<{ before: number; after: number }> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       const lines = await readLines(this.path);
       const kept = keep(lines);
       const tmp = `${this.path}.tmp`;
       await writeFile(tmp, kept.map((l) => `${l}\n`).join(''));
-      await sync(tmp);
+      await syncPath(tmp);
       await rename(tmp, this.path);
       return { before: lines.length, after: kept.length };
     });
-  }
-
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.#queue.then(work, work);
-    this.#queue = next.catch(() => undefined);
-    return next;
   }
 }
 
@@ -62,19 +53,5 @@ export async function readLines(path: string): Promise<string[]> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
-  }
-}
-
-async function mkdirp(path: string): Promise<void> {
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(dirname(path), { recursive: true });
-}
-
-async function sync(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

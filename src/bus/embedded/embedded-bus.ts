@@ -1,19 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { deadLetter } from '../../dlq/dead-letter';
 import { REDRIVE_TOPIC_HEADER } from '../../dlq/letters';
 import type { Logger } from '../../shared/logger';
 import type { Topics } from '../topics';
-import type { BatchContext, Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
-import { BusUnavailableError, withDeadline } from '../bus';
-import { AssignmentGate, chunkRunner } from '../consumer-core';
-import { CompactedStore } from './compacted-store';
+import type { BatchContext, Bus, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
+import { BusUnavailableError } from '../bus';
+import { CompactedTopics, NO_ROOT } from './compacted-topics';
 import { DlqFile } from './dlq-file';
-import { Journal, type JournalStart } from './journal';
-import { TopicLog, type Entry } from './topic-log';
-
-/** Entries of compacted topics are durable themselves: they never hold the raw journal back. */
-const NO_ROOT = Number.MAX_SAFE_INTEGER;
+import { EmbeddedConsumer, type ConsumerHost } from './embedded-consumer';
+import { RawTopic } from './raw-topic';
+import { TopicLog } from './topic-log';
 
 export interface EmbeddedBusOptions {
   dataDir: string;
@@ -41,34 +36,24 @@ export class DataDirError extends Error {
 
 /**
  * One process, one partition per topic, Kafka's delivery rules. Raw webhooks are journaled (fsync,
- * group commit) before `produce` resolves; everything derived from them lives in memory and is
- * rebuilt after a crash by replaying the journal from the last checkpoint, which only advances
- * past a webhook once every message derived from it was committed by every group, and never past
- * what the normalizer group has not committed (even when this process does not run it).
- * Compacted topics (incidents) are kept on disk with each group's position (see CompactedStore).
- * Dead letters are appended to DATA_DIR/dlq.ndjson, fsynced.
+ * group commit) before `produce` resolves (RawTopic); everything derived from them lives in memory
+ * and is rebuilt after a crash by replaying the journal from the last checkpoint, which only
+ * advances past a webhook once every message derived from it was committed by every group, and
+ * never past what the normalizer group has not committed (even when this process does not run it).
+ * Compacted topics are kept on disk with each group's position (CompactedTopics). Dead letters
+ * are appended to DATA_DIR/dlq.ndjson, fsynced. Each group's loop is an EmbeddedConsumer.
  */
-export class EmbeddedBus implements Bus {
+export class EmbeddedBus implements Bus, ConsumerHost {
   readonly kind = 'embedded' as const;
   readonly #topics = new Map<string, TopicLog<EmbeddedConsumer>>();
-  readonly #journal: Journal;
-  readonly #stores = new Map<string, CompactedStore>();
-  /**
-   * Per compacted topic: the sequence number after the last record appended to its log. A group
-   * caught up to the end commits this, never the store's next number: that one also counts
-   * appends still in flight, which the group has not seen.
-   */
-  readonly #seen = new Map<string, number>();
+  readonly #raw: RawTopic;
+  readonly #compacted: CompactedTopics;
   readonly #consumers = new Set<EmbeddedConsumer>();
   #started = false;
   #closed = false;
   #dead = false;
-  /** Raw writes whose caller's deadline passed before the journal answered. */
-  #overdueWrites = 0;
   /** Journal offset after the last raw record appended to the raw log. */
   #rawAppended = 0;
-  /** Raw records the normalizer takes one at a time (after a run died while normalizing). */
-  #careful = { from: 0, until: 0 };
   /** Producers of derived messages waiting for the backlog to drain. */
   readonly #drainWaiters = new Set<() => void>();
 
@@ -76,58 +61,30 @@ export class EmbeddedBus implements Bus {
   readonly dlq: DlqFile;
 
   constructor(private readonly options: EmbeddedBusOptions) {
-    this.#journal = new Journal(join(options.dataDir, 'raw'));
     this.dlq = new DlqFile(join(options.dataDir, 'dlq.ndjson'));
-    for (const topic of options.compacted ?? [options.topics.incidents]) {
-      const store = new CompactedStore(join(options.dataDir, 'topics'), topic);
-      const log = this.#log(topic);
-      let records;
-      try {
-        records = store.load();
-      } catch (err) {
-        throw new DataDirError(options.dataDir, err as Error);
-      }
-      for (const record of records) log.append({ key: record.key, value: record.value, headers: record.headers, root: NO_ROOT, bytes: record.value.length, seq: record.seq });
-      this.#stores.set(topic, store);
-      this.#seen.set(topic, store.nextSeq);
+    this.#raw = new RawTopic({ dataDir: options.dataDir, topic: options.topics.raw, maxLetterBytes: options.maxLetterBytes, logger: options.logger, now: options.now ?? Date.now, onQuarantine: options.onQuarantine }, this.dlq);
+    try {
+      this.#compacted = new CompactedTopics(options.dataDir, options.compacted ?? [options.topics.incidents], (topic) => this.log(topic));
+    } catch (err) {
+      throw new DataDirError(options.dataDir, err as Error);
     }
   }
 
   async start(): Promise<void> {
-    let start: JournalStart;
+    let replay;
     try {
-      start = this.#journal.open();
+      replay = this.#raw.open();
     } catch (err) {
       throw new DataDirError(this.options.dataDir, err as Error);
     }
-    if (start.quarantine) this.#quarantine(start.quarantine);
-    else if (start.deaths > 0)
-      this.options.logger.warn('the last run died while normalizing; webhooks it held are normalized one at a time', { from: start.carefulFrom, until: start.carefulUntil, deaths: start.deaths });
-    this.#careful = { from: start.carefulFrom, until: start.carefulUntil };
     this.#started = true;
-    const raw = this.#log(this.options.topics.raw);
-    raw.base = this.#journal.checkpointOffset;
+    const raw = this.log(this.options.topics.raw);
+    raw.base = this.#raw.journal.checkpointOffset;
     for (const consumer of raw.groups.values()) consumer.positions.set(raw.name, raw.base);
     this.#rawAppended = raw.base;
-    if (start.replay.length > 0) this.options.logger.info('replaying journaled webhooks', { count: start.replay.length, from: start.replay[0]!.offset });
-    for (const record of start.replay) this.#appendRaw(record.offset, record.key, record.value, record.headers);
-    this.#rawAppended = this.#journal.nextOffset;
+    for (const record of replay) this.#appendRaw(record.offset, record.key, record.value, record.headers);
+    this.#rawAppended = this.#raw.journal.nextOffset;
     this.#advanceCheckpoint();
-  }
-
-  /** A webhook that was being normalized when the process died twice goes to the DLQ instead of a third try. */
-  #quarantine(record: JournalStart['quarantine'] & object): void {
-    const source: BusMessage = { topic: this.options.topics.raw, partition: 0, offset: String(record.offset), key: record.key, value: record.value, headers: record.headers };
-    const letter = deadLetter(
-      'normalizer',
-      'crash_loop',
-      'the process died twice while this webhook was being normalized; quarantined so the rest can go on',
-      source,
-      { now: (this.options.now ?? Date.now)(), maxValueBytes: this.options.maxLetterBytes },
-    );
-    this.dlq.appendSync(letter.value!.toString('utf8'));
-    this.options.onQuarantine?.();
-    this.options.logger.error('webhook quarantined to the DLQ (reason crash_loop): the process died twice while normalizing it', { offset: record.offset, bytes: record.value.length });
   }
 
   writable(): Writability {
@@ -136,10 +93,8 @@ export class EmbeddedBus implements Bus {
     let held = 0;
     for (const log of this.#topics.values()) held += log.bytes;
     if (held >= this.options.maxBacklogBytes) return { ok: false, reason: 'backlog over its bound', retryAfterS: 5 };
-    const error = this.#journal.lastError;
-    if (error) return { ok: false, reason: `journal write failed: ${error.message}`, retryAfterS: 10 };
-    if (this.#overdueWrites > 0) return { ok: false, reason: 'a journal write is overdue (slow disk)', retryAfterS: 5 };
-    return { ok: true };
+    const refused = this.#raw.unwritable();
+    return refused ? { ok: false, ...refused } : { ok: true };
   }
 
   /**
@@ -149,24 +104,13 @@ export class EmbeddedBus implements Bus {
    */
   async produce(topic: string, messages: OutgoingMessage[], options: { timeoutMs?: number } = {}): Promise<void> {
     if (topic === this.options.topics.raw) return this.#produceRaw(messages, options.timeoutMs);
-    if (!this.#stores.has(topic) && topic !== this.options.topics.dlq) throw new Error(`${topic}: derived messages are produced through their batch's context`);
+    if (!this.#compacted.has(topic) && topic !== this.options.topics.dlq) throw new Error(`${topic}: derived messages are produced through their batch's context`);
     return this.#produceDerived(topic, messages, NO_ROOT);
   }
 
   async #produceRaw(messages: OutgoingMessage[], timeoutMs?: number): Promise<void> {
     if (!this.#started || this.#closed) throw new BusUnavailableError('bus not started');
-    const records = messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value ?? Buffer.alloc(0) }));
-    const written = this.#journal.append(records).then((offsets) => {
-      records.forEach((record, i) => this.#appendRaw(offsets[i]!, record.key, record.value, record.headers));
-    });
-    if (timeoutMs === undefined) return written;
-    // A write past its deadline still lands and is processed; until it does, the disk is too slow
-    // to promise anything, so the bus stays unwritable.
-    return withDeadline(written, timeoutMs, () => {
-      this.#overdueWrites++;
-      const settled = (): void => void this.#overdueWrites--;
-      written.then(settled, settled);
-    });
+    await this.#raw.write(messages, (records) => records.forEach((r) => this.#appendRaw(r.offset, r.key, r.value, r.headers)), timeoutMs);
   }
 
   #appendRaw(offset: number, key: string, value: Buffer, headers: Record<string, string>): void {
@@ -176,8 +120,8 @@ export class EmbeddedBus implements Bus {
       // A redriven message bound for a derived topic travelled through the journal to be durable;
       // it joins its topic with the journal holding it until its stage committed it.
       const { [REDRIVE_TOPIC_HEADER]: _target, ...rest } = headers;
-      this.#log(target).append({ key, value, headers: rest, root: offset, bytes: value.length });
-    } else this.#log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length, offset });
+      this.log(target).append({ key, value, headers: rest, root: offset, bytes: value.length });
+    } else this.log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length, offset });
     this.#rawAppended = Math.max(this.#rawAppended, offset + 1);
   }
 
@@ -193,15 +137,9 @@ export class EmbeddedBus implements Bus {
   async #produceDerived(topic: string, messages: OutgoingMessage[], root: number, signal?: AbortSignal): Promise<void> {
     if (this.#dead) throw new BusUnavailableError('bus abandoned');
     if (topic === this.options.topics.dlq) return this.dlq.append(messages.map((m) => (m.value ?? Buffer.alloc(0)).toString('utf8')));
-    const log = this.#log(topic);
-    const store = this.#stores.get(topic);
-    if (store) {
-      const seqs = await store.append(messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value })));
-      messages.forEach((message, i) => {
-        log.append({ key: message.key, value: message.value, headers: message.headers ?? {}, root: NO_ROOT, bytes: message.value?.length ?? 0, seq: seqs[i]! });
-        this.#seen.set(topic, Math.max(this.#seen.get(topic) ?? 0, seqs[i]! + 1));
-      });
-    } else {
+    const log = this.log(topic);
+    if (this.#compacted.has(topic)) await this.#compacted.append(topic, messages, log);
+    else {
       // Back-pressure: one webhook of 50,000 events must not turn into unbounded memory downstream.
       await this.#waitForRoom(signal);
       for (const message of messages) {
@@ -216,7 +154,7 @@ export class EmbeddedBus implements Bus {
   async #waitForRoom(signal?: AbortSignal): Promise<void> {
     while (this.#derivedBytes() >= this.options.maxBacklogBytes) {
       if (signal?.aborted || this.#dead) throw new BusUnavailableError('stopped while waiting for the backlog to drain');
-      this.#journal.noteBackPressure();
+      this.#raw.journal.noteBackPressure();
       await new Promise<void>((resolve) => {
         const wake = (): void => {
           this.#drainWaiters.delete(wake);
@@ -233,7 +171,7 @@ export class EmbeddedBus implements Bus {
 
   #derivedBytes(): number {
     let held = 0;
-    for (const [topic, log] of this.#topics) if (topic !== this.options.topics.raw && !this.#stores.has(topic)) held += log.bytes;
+    for (const [topic, log] of this.#topics) if (topic !== this.options.topics.raw && !this.#compacted.has(topic)) held += log.bytes;
     return held;
   }
 
@@ -241,24 +179,22 @@ export class EmbeddedBus implements Bus {
     return () => 0;
   }
 
-  async snapshot(topic: string): Promise<BusMessage[]> {
-    const store = this.#stores.get(topic);
-    if (!store) throw new Error(`${topic} is not a compacted topic`);
-    return store.live().map((record) => ({ topic, partition: 0, offset: String(record.seq), key: record.key, value: record.value, headers: record.headers }));
+  async snapshot(topic: string) {
+    return this.#compacted.snapshot(topic);
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     const consumer = new EmbeddedConsumer(this, options, this.options.logger);
-    const initial: BusMessage[] = [];
+    const initial = [];
     for (const topic of options.topics) {
-      const log = this.#log(topic);
+      const log = this.log(topic);
       if (log.groups.has(consumer.group)) throw new Error(`group ${consumer.group} already consumes ${topic} in this process`);
       log.groups.set(consumer.group, consumer);
-      if (options.ephemeral && this.#stores.has(topic)) {
+      if (options.ephemeral && this.#compacted.has(topic)) {
         // A private view of a compacted topic: its whole state first (the in-memory log is trimmed), then what follows.
-        initial.push(...(await this.snapshot(topic)));
+        initial.push(...this.#compacted.snapshot(topic));
         consumer.positions.set(topic, log.end);
-      } else consumer.positions.set(topic, this.#startPosition(log, consumer.group, options.ephemeral ?? false));
+      } else consumer.positions.set(topic, this.#compacted.startPosition(log, consumer.group, options.ephemeral ?? false));
     }
     this.#consumers.add(consumer);
     await consumer.start(initial);
@@ -266,30 +202,25 @@ export class EmbeddedBus implements Bus {
   }
 
   /** @internal */ log(topic: string): TopicLog<EmbeddedConsumer> {
-    return this.#log(topic);
+    let log = this.#topics.get(topic);
+    if (!log) {
+      log = new TopicLog<EmbeddedConsumer>(topic);
+      this.#topics.set(topic, log);
+    }
+    return log;
   }
 
   /** @internal how many raw messages from `position` the normalizer may take at once (one, for those a dead run held). */
-  rawBatchLimit(topic: string, group: string, position: number, limit: number): number {
+  batchLimit(topic: string, group: string, position: number, limit: number): number {
     if (topic !== this.options.topics.raw || group !== this.options.rawGroup) return limit;
-    const root = this.#log(topic).at(position)?.root;
-    return root !== undefined && root >= this.#careful.from && root < this.#careful.until ? 1 : limit;
-  }
-
-  /** Where a group starts: compacted topics resume after the group's stored position; ephemeral readers read everything. */
-  #startPosition(log: TopicLog<EmbeddedConsumer>, group: string, ephemeral: boolean): number {
-    const store = this.#stores.get(log.name);
-    if (!store || ephemeral) return log.base;
-    const committed = store.committed(group);
-    for (let offset = log.base; offset < log.end; offset++) if ((log.at(offset)!.seq ?? 0) >= committed) return offset;
-    return log.end;
+    const root = this.log(topic).at(position)?.root;
+    return root !== undefined && this.#raw.careful(root) ? 1 : limit;
   }
 
   /** @internal called by a consumer after its handler resolved. */
   committed(group: string, topic: string, position: number, ephemeral: boolean): void {
     if (this.#dead) return;
-    const store = this.#stores.get(topic);
-    if (store && !ephemeral) store.commit(group, this.#log(topic).at(position)?.seq ?? this.#seen.get(topic)!);
+    if (!ephemeral) this.#compacted.commit(group, this.log(topic), position);
     for (const log of this.#topics.values()) log.trim();
     for (const wake of [...this.#drainWaiters]) wake();
     this.#advanceCheckpoint();
@@ -315,7 +246,7 @@ export class EmbeddedBus implements Bus {
   async close(): Promise<void> {
     this.#closed = true;
     this.#advanceCheckpoint();
-    await this.#journal.close();
+    await this.#raw.journal.close();
   }
 
   /**
@@ -329,7 +260,7 @@ export class EmbeddedBus implements Bus {
     // Handlers in flight are not waited for (a crash does not wait either): whatever they still
     // try to produce or commit is refused.
     for (const consumer of this.#consumers) consumer.abort();
-    await Promise.all([this.#journal.abandon(), ...[...this.#stores.values()].map((s) => s.abandon())]);
+    await Promise.all([this.#raw.journal.abandon(), this.#compacted.abandon()]);
   }
 
   /** @internal */ forget(consumer: EmbeddedConsumer): void {
@@ -337,19 +268,10 @@ export class EmbeddedBus implements Bus {
     for (const log of this.#topics.values()) if (log.groups.get(consumer.group) === consumer && consumer.ephemeral) log.groups.delete(consumer.group);
   }
 
-  #log(topic: string): TopicLog<EmbeddedConsumer> {
-    let log = this.#topics.get(topic);
-    if (!log) {
-      log = new TopicLog<EmbeddedConsumer>(topic);
-      this.#topics.set(topic, log);
-    }
-    return log;
-  }
-
   /** The journal may forget webhooks below the oldest root any group still has to process. */
   #advanceCheckpoint(): void {
     if (!this.#started || this.#dead) return;
-    const raw = this.#log(this.options.topics.raw);
+    const raw = this.log(this.options.topics.raw);
     const normalizer = raw.groups.get(this.options.rawGroup);
     // Without the normalizer in this process, nothing here may decide that a webhook is done.
     if (!normalizer) return;
@@ -360,133 +282,6 @@ export class EmbeddedBus implements Bus {
         if (root !== undefined) low = Math.min(low, root);
       }
     }
-    this.#journal.checkpoint(low, raw.at(normalizer.committedOf(raw.name))?.root ?? this.#rawAppended);
-  }
-}
-
-class EmbeddedConsumer implements Consumer {
-  readonly group: string;
-  readonly ephemeral: boolean;
-  readonly positions = new Map<string, number>();
-  readonly #abort = new AbortController();
-  readonly #gate = new AssignmentGate();
-  #loop: Promise<void> | null = null;
-  #running = true;
-  /** Where the next batch is looked for first: topics take turns, so a busy one cannot starve another. */
-  #turn = 0;
-
-  constructor(
-    private readonly bus: EmbeddedBus,
-    private readonly options: ConsumeOptions,
-    private readonly logger: Logger,
-  ) {
-    this.ephemeral = options.ephemeral ?? false;
-    this.group = this.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
-  }
-
-  committedOf(topic: string): number {
-    return this.positions.get(topic) ?? 0;
-  }
-
-  ready(): boolean {
-    return this.#running && this.#gate.ready();
-  }
-
-  assigned(): number | null {
-    return this.ready() ? this.#gate.generation : null;
-  }
-
-  async start(initial: BusMessage[]): Promise<void> {
-    let failure: Error | null = null;
-    await this.#gate.assign(
-      (generation) => this.options.onAssign?.(this.options.topics.map((topic) => ({ topic, partitions: [0] })), generation),
-      (err) => (failure = err),
-    );
-    if (failure) throw failure;
-    this.#loop = this.#runLoop(initial);
-  }
-
-  async #runLoop(initial: BusMessage[]): Promise<void> {
-    const runner = chunkRunner({ group: this.group, handler: this.options.handler, logger: this.logger, signal: this.#abort.signal, stage: this.options.stage, onRedriven: this.options.onRedriven });
-    const context = (root: number): BatchContext => this.bus.contextFor(root, this.#abort.signal, this.#gate.generation);
-    const stillOwner = (): boolean => this.#running;
-    if (initial.length > 0 && !(await runner.run(initial, context(Number.MAX_SAFE_INTEGER), { topic: initial[0]!.topic, partition: 0, stillOwner }))) return;
-    while (this.#running) {
-      const next = await this.#nextBatch();
-      if (!next) continue;
-      const { topic, messages, end, root } = next;
-      if (!(await runner.run(messages, context(root), { topic, partition: 0, stillOwner }))) break;
-      this.positions.set(topic, end);
-      this.bus.committed(this.group, topic, end, this.ephemeral);
-      // Batches that need no I/O must not keep timers and sockets waiting behind an endless run of them.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  }
-
-  async #nextBatch(): Promise<{ topic: string; messages: BusMessage[]; end: number; root: number } | null> {
-    const topics = this.options.topics;
-    const maxBatch = this.options.maxBatch ?? 500;
-    const maxBytes = this.options.maxBatchBytes ?? Infinity;
-    const lingerMs = this.options.lingerMs ?? 0;
-    for (let i = 0; i < topics.length; i++) {
-      const topic = topics[(this.#turn + i) % topics.length]!;
-      const log = this.bus.log(topic);
-      const position = this.positions.get(topic)!;
-      if (log.end <= position) continue;
-      this.#turn = (this.#turn + i + 1) % topics.length;
-      const limit = this.bus.rawBatchLimit(topic, this.options.group, position, maxBatch);
-      if (lingerMs > 0 && log.end - position < limit) {
-        const waited = performance.now() - (log.at(position)?.appendedAt ?? performance.now());
-        if (waited < lingerMs) await this.#wait([topic], lingerMs - waited, () => log.end - position >= limit);
-      }
-      if (!this.#running) return null;
-      const messages: BusMessage[] = [];
-      let root = Number.MAX_SAFE_INTEGER;
-      let bytes = 0;
-      let offset = position;
-      for (; offset < Math.min(log.end, position + limit); offset++) {
-        const entry: Entry = log.at(offset)!;
-        if (messages.length > 0 && bytes + entry.bytes > maxBytes) break;
-        bytes += entry.bytes;
-        root = Math.min(root, entry.root);
-        messages.push({ topic, partition: 0, offset: String(entry.offset ?? offset), key: entry.key, value: entry.value, headers: entry.headers });
-      }
-      return { topic, messages, end: offset, root };
-    }
-    await this.#wait(topics, 0, () => false);
-    return null;
-  }
-
-  /** Waits for new messages on `topics` (or `timeoutMs`, when > 0) or until stopped. */
-  #wait(topics: string[], timeoutMs: number, done: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const logs = topics.map((t) => this.bus.log(t));
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (): void => {
-        if (timer) clearTimeout(timer);
-        for (const log of logs) log.waiters.delete(wake);
-        this.#abort.signal.removeEventListener('abort', finish);
-        resolve();
-      };
-      const wake = (): void => {
-        if (timeoutMs === 0 || done()) finish();
-        else for (const log of logs) log.waiters.add(wake);
-      };
-      for (const log of logs) log.waiters.add(wake);
-      if (timeoutMs > 0) timer = setTimeout(finish, timeoutMs);
-      this.#abort.signal.addEventListener('abort', finish, { once: true });
-    });
-  }
-
-  /** Lets go at once: the batch in hand stays uncommitted. */
-  abort(): void {
-    this.#running = false;
-    this.#abort.abort();
-  }
-
-  async stop(): Promise<void> {
-    this.abort();
-    await this.#loop;
-    this.bus.forget(this);
+    this.#raw.journal.checkpoint(low, raw.at(normalizer.committedOf(raw.name))?.root ?? this.#rawAppended);
   }
 }

@@ -1,8 +1,9 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { fdatasync, ftruncate, ftruncateSync, writev } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { fdatasync, ftruncate, writev } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
+import { syncPathSync } from '../../shared/fsync';
 
 const writevAsync = promisify(writev);
 const fdatasyncAsync = promisify(fdatasync);
@@ -100,13 +101,8 @@ export class Journal {
       const decoded = decodeSegment(readFileSync(path), start);
       if (decoded.validBytes < decoded.totalBytes) {
         // A torn tail is a write that never reached fsync, so it was never acknowledged.
-        const fd = openSync(path, 'r+');
-        try {
-          ftruncateSync(fd, decoded.validBytes);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
+        truncateSync(path, decoded.validBytes);
+        syncPathSync(path);
       }
       for (const record of decoded.records) if (record.offset >= this.#checkpoint) records.push(record);
       lastEnd = start + decoded.records.length;
@@ -296,12 +292,7 @@ export class Journal {
     const path = this.#segmentPath(start);
     this.#fd = openSync(path, 'a');
     this.#segmentBytes = statSync(path).size;
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd); // the new file's directory entry must survive a crash too
-    } finally {
-      closeSync(dirFd);
-    }
+    syncPathSync(this.dir); // the new file's directory entry must survive a crash too
   }
 
   #segmentPath(start: number): string {

@@ -1,5 +1,6 @@
 import type { BusMessage } from '../../../src/bus/bus';
-import { AssignmentGate, chunksOf, chunkRunner } from '../../../src/bus/consumer-core';
+import { AssignmentGate, chunkRunner } from '../../../src/bus/consumer-core';
+import { chunks } from '../../../src/shared/chunks';
 import { IncidentState } from '../../../src/correlator/incident-state';
 import { silentLogger } from '../../../src/shared/logger';
 
@@ -92,9 +93,11 @@ describe('IncidentState: one owner of incident state', () => {
 describe('chunks and the chunk runner', () => {
   const message = (bytes: number): BusMessage => ({ topic: 't', partition: 0, offset: '0', key: 'k', value: Buffer.alloc(bytes), headers: {} });
 
+  const size = (m: BusMessage): number => m.value!.length;
+
   it('bounds chunks by count and bytes, a chunk holding at least one message', () => {
-    expect(chunksOf([1, 1, 1, 1, 1].map(message), 2).map((c) => c.length)).toEqual([2, 2, 1]);
-    expect(chunksOf([60, 60, 10, 200, 10].map(message), 100, 100).map((c) => c.map((m) => m.value!.length))).toEqual([[60], [60, 10], [200], [10]]);
+    expect(chunks([1, 1, 1, 1, 1].map(message), size, 2).map((c) => c.length)).toEqual([2, 2, 1]);
+    expect(chunks([60, 60, 10, 200, 10].map(message), size, 100, 100).map((c) => c.map((m) => m.value!.length))).toEqual([[60], [60, 10], [200], [10]]);
   });
 
   it('offers a failing chunk again until it succeeds, and lets go once the partition is no longer owned', async () => {
