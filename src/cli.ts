@@ -38,19 +38,23 @@ async function main(argv: string[]): Promise<number> {
       if (unknown.length > 0 || (roles && roles.length === 0)) throw new ConfigError([`--roles: must be a comma-separated subset of ${ROLES.join(',')}`]);
       const config = loadConfig(process.env, roles ? { roles: roles as Role[] } : {});
       const logger = createLogger(config.logLevel);
+      // Handlers before the ready line: a supervisor may signal as soon as it reads it (a signal
+      // during start-up stops the process once it has started, the journal closed cleanly).
+      let signals = 0;
+      let stopRequested = (): void => undefined;
+      const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+      const onSignal = (signal: string): void => {
+        if (++signals > 1) process.exit(1);
+        logger.info('shutting down', { signal });
+        stopRequested();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
       const runtime = await run(config, logger);
-      await new Promise<void>((resolve) => {
-        let signals = 0;
-        const onSignal = (signal: string): void => {
-          if (++signals > 1) process.exit(1);
-          logger.info('shutting down', { signal });
-          runtime.stop().then(resolve, (err: Error) => {
-            logger.error('shutdown failed', { error: err.message });
-            process.exit(1);
-          });
-        };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
+      await stopped;
+      await runtime.stop().catch((err: Error) => {
+        logger.error('shutdown failed', { error: err.message });
+        process.exit(1);
       });
       return 0;
     }
