@@ -30,6 +30,12 @@ export interface BatchContext {
   signal: AbortSignal;
   /** The assignment this batch was fetched under (see AssignmentGate): state of another generation must not take it. */
   generation: number;
+  /**
+   * The batch's work goes on after the handler returns (a group window): its offsets are committed
+   * only once `effect` resolved, and in order with every other batch. A rejected effect makes the
+   * consumer rebuild its assignment from the last commit.
+   */
+  defer(effect: Promise<unknown>): void;
 }
 
 export type BatchHandler = (batch: BusMessage[], context: BatchContext) => Promise<void>;
@@ -44,6 +50,8 @@ export interface ConsumeOptions {
    * pass it over (commit it unhandled), so no other group counts it twice.
    */
   stage?: string;
+  /** Notify: the destination this group delivers to; a redriven notify message reaches only its destination's group. */
+  destination?: string;
   /** Called with the number of redriven messages of this stage each handled chunk held. */
   onRedriven?: (count: number) => void;
   /** Deliver at most this many messages per handler call. */
@@ -62,6 +70,12 @@ export interface ConsumeOptions {
    * (Kafka: a group of its own). For views of a whole compacted topic.
    */
   ephemeral?: boolean;
+  /**
+   * A group that has never committed starts at the end of each partition (as of its first
+   * assignment, committed at once) instead of the oldest retained message: new destinations and
+   * routes never replay history.
+   */
+  fromEnd?: boolean;
 }
 
 export interface Assignment {
@@ -99,6 +113,11 @@ export interface Bus {
   partitionOf(topic: string): Promise<(key: string) => number>;
   /** Whether a write would be accepted now; the ingress answers 503 when not. */
   writable(): Writability;
+  /**
+   * Per partition, the offset of the first message `group` has not committed in `topic` (in the
+   * offset space of the topic's messages and snapshots), or null when it never committed there.
+   */
+  committedOffsets(group: string, topic: string): Promise<Map<number, string | null>>;
   /** Per group/topic/partition: messages not yet committed. */
   lag(): Promise<Array<{ group: string; topic: string; partition: number; lag: number }>>;
   close(): Promise<void>;

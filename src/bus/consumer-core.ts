@@ -1,7 +1,7 @@
 import type { Logger } from '../shared/logger';
 import { LogThrottle } from '../shared/log-throttle';
 import { PermanentError, RetryableError, retrying } from '../shared/retry';
-import { REDRIVE_HEADER } from '../dlq/letters';
+import { REDRIVE_HEADER, handledBy } from '../dlq/letters';
 import type { BatchContext, BatchHandler, BusMessage } from './bus';
 
 /**
@@ -21,40 +21,44 @@ export class LetGoError extends PermanentError {
 
 export interface ChunkRunner {
   /**
-   * Handles `chunk` until it succeeds (true) or the consumer lets go of it (false, nothing
-   * committed); `stillOwner` is checked before every attempt.
+   * Handles `chunk` until it succeeds (its deferred effects, see BatchContext.defer) or the
+   * consumer lets go of it (null, nothing committed); `stillOwner` is checked before every attempt.
    */
-  run(chunk: BusMessage[], context: BatchContext, where: { topic: string; partition: number; stillOwner: () => Promise<boolean> | boolean }): Promise<boolean>;
+  run(chunk: BusMessage[], context: Omit<BatchContext, 'defer'>, where: { topic: string; partition: number; stillOwner: () => Promise<boolean> | boolean }): Promise<Promise<unknown>[] | null>;
 }
 
 /**
  * One retry mechanism for every consumer: a failed chunk is offered again after full-jitter backoff
  * (200 ms doubling to 30 s), and its failures are logged once a minute per group, not per attempt.
+ * The context's signal ends the retries (the consumer stops, or its assignment ends). Effects a
+ * failed attempt deferred are dropped with it.
  */
-export function chunkRunner(options: { group: string; handler: BatchHandler; logger: Logger; signal: AbortSignal; stage?: string; onRedriven?: (count: number) => void }): ChunkRunner {
+export function chunkRunner(options: { group: string; handler: BatchHandler; logger: Logger; stage?: string; destination?: string; onRedriven?: (count: number) => void }): ChunkRunner {
   const throttle = new LogThrottle(options.logger);
   return {
     async run(all, context, { stillOwner, ...where }) {
-      // Redriven messages go to the stage that dead-lettered them, and to no other.
-      const chunk = all.filter((m) => m.headers[REDRIVE_HEADER] === undefined || m.headers[REDRIVE_HEADER] === options.stage);
+      // Redriven messages go to the stage that dead-lettered them (and its destination), and to no other.
+      const chunk = all.filter((m) => handledBy(m.headers, options.stage, options.destination));
       const redriven = chunk.filter((m) => m.headers[REDRIVE_HEADER] !== undefined).length;
-      if (chunk.length === 0) return true;
+      if (chunk.length === 0) return [];
       try {
-        await retrying(
+        const effects = await retrying(
           async () => {
             if (!(await stillOwner())) throw new LetGoError('partition no longer owned');
+            const deferred: Promise<unknown>[] = [];
             try {
-              await options.handler(chunk, context);
+              await options.handler(chunk, { ...context, defer: (effect) => void deferred.push(effect) });
             } catch (err) {
               // A handler turns record-level refusals into dead letters itself; whatever it throws
               // is about the batch, which must never be dropped: it is offered again.
               throw err instanceof PermanentError && !(err instanceof LetGoError) ? new RetryableError(err.message, null, { cause: err }) : err;
             }
+            return deferred;
           },
           {
             baseMs: 200,
             capMs: 30_000,
-            signal: options.signal,
+            signal: context.signal,
             onRetry: (error, attempt, waitMs) =>
               throttle.log('error', 'handler', 'consumer handler failed; the batch will be offered again', {
                 group: options.group,
@@ -67,9 +71,9 @@ export function chunkRunner(options: { group: string; handler: BatchHandler; log
         );
         throttle.reset('handler');
         if (redriven > 0) options.onRedriven?.(redriven);
-        return true;
+        return effects;
       } catch (err) {
-        if (err instanceof LetGoError || options.signal.aborted) return false;
+        if (err instanceof LetGoError || context.signal.aborted) return null;
         throw err;
       }
     },
@@ -87,9 +91,16 @@ export class AssignmentGate {
   #ready = false;
   /** The current generation's rebuild, while it runs. */
   #pending: Promise<void> | null = null;
+  /** Aborted when the generation ends: work fetched under it (a retry loop, a send) lets go. */
+  #ended = new AbortController();
 
   get generation(): number {
     return this.#generation;
+  }
+
+  /** Aborts when the current generation ends (a revoke, a newer assignment). */
+  get signal(): AbortSignal {
+    return this.#ended.signal;
   }
 
   ready(): boolean {
@@ -103,8 +114,7 @@ export class AssignmentGate {
 
   /** Starts generation N+1 with its rebuild; resolves when that rebuild settled (never rejects). */
   assign(rebuild: (generation: number) => Promise<void> | void, onFailure: (error: Error) => void): Promise<void> {
-    const generation = ++this.#generation;
-    this.#ready = false;
+    const generation = this.#next();
     const settled = Promise.resolve()
       .then(() => rebuild(generation))
       .then(
@@ -124,9 +134,15 @@ export class AssignmentGate {
 
   /** The partitions were taken away: nothing may be applied until the next assignment is rebuilt. */
   revoke(): void {
-    this.#generation++;
-    this.#ready = false;
+    this.#next();
     this.#pending = null;
+  }
+
+  #next(): number {
+    this.#ended.abort();
+    this.#ended = new AbortController();
+    this.#ready = false;
+    return ++this.#generation;
   }
 
   /** Resolves when the current generation's rebuild settled, or after `ms` (a real wait either way when nothing is pending). */
@@ -134,5 +150,73 @@ export class AssignmentGate {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
     return Promise.race(this.#pending ? [this.#pending, timeout] : [timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+/**
+ * Whether a consumer should hand over its waiting messages now: a full batch (count or bytes), or
+ * the oldest has waited its linger. Both buses batch by this rule, whatever their fetches held.
+ */
+export function batchDue(waiting: { count: number; bytes: number; oldestAt: number | undefined }, now: number, options: { maxBatch: number; maxBatchBytes?: number; lingerMs?: number }): { due: boolean; waitMs: number } {
+  if (waiting.count === 0 || waiting.oldestAt === undefined) return { due: false, waitMs: Infinity };
+  if (waiting.count >= options.maxBatch || waiting.bytes >= (options.maxBatchBytes ?? Infinity)) return { due: true, waitMs: 0 };
+  const waitMs = waiting.oldestAt + (options.lingerMs ?? 0) - now;
+  return waitMs <= 0 ? { due: true, waitMs: 0 } : { due: false, waitMs };
+}
+
+/**
+ * Commits that wait for their batch's effects. A handler that hands its work to something that
+ * finishes later (notify's group window: one chat message for every batch within NOTIFY_GROUP_S)
+ * says so with `context.defer`; the consumer goes on fetching, and a batch's position is committed
+ * only once its effects and those of every batch before it are done: the mark always follows the
+ * effect. A failed effect is reported once (`onFailure`): the consumer then rebuilds its
+ * assignment, which re-reads from the last commit.
+ */
+export class CommitQueue<P> {
+  readonly #pending: Array<{ position: P; done: Promise<unknown>; settled: boolean }> = [];
+  #failed = false;
+
+  constructor(
+    private readonly commit: (position: P) => Promise<void> | void,
+    private readonly onFailure: (error: Error) => void,
+    /** Batches whose effects may be outstanding at once; the next waits. */
+    private readonly max = 64,
+  ) {}
+
+  /** After a batch's handler resolved: commits `position` once `effects` (and all before) are done. */
+  async add(position: P, effects: readonly Promise<unknown>[]): Promise<void> {
+    if (this.#failed) return;
+    if (effects.length === 0 && this.#pending.length === 0) return this.commit(position);
+    const entry = { position, done: Promise.all(effects), settled: false };
+    this.#pending.push(entry);
+    entry.done.then(
+      () => {
+        entry.settled = true;
+        void this.#drain();
+      },
+      (err: Error) => {
+        if (this.#failed) return;
+        this.#failed = true;
+        this.#pending.length = 0;
+        this.onFailure(err);
+      },
+    );
+    while (this.#pending.length > this.max && !this.#failed) await this.#pending[0]!.done.catch(() => undefined);
+  }
+
+  /** Resolves once every effect added so far settled and its commit ran (or the queue failed). */
+  async drained(): Promise<void> {
+    while (this.#pending.length > 0 && !this.#failed) await Promise.allSettled(this.#pending.map((p) => p.done)).then(() => this.#drain());
+  }
+
+  #draining = false;
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#pending[0]?.settled && !this.#failed) await this.commit(this.#pending.shift()!.position);
+    } finally {
+      this.#draining = false;
+    }
   }
 }

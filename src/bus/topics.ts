@@ -10,6 +10,11 @@ export interface Topics {
   inventory: string;
   /** What the companion knows was delivered, so back-fill never delivers twice (compacted). */
   backfill: string;
+  /**
+   * Redriven letters whose source topic is compacted (0.3): never written back into that topic,
+   * where an old record would become its key's latest state (not compacted, retention 1 day).
+   */
+  redrive: string;
 }
 
 export function topicNames(prefix: string): Topics {
@@ -21,7 +26,13 @@ export function topicNames(prefix: string): Topics {
     dlq: `${prefix}dlq`,
     inventory: `${prefix}inventory`,
     backfill: `${prefix}backfill`,
+    redrive: `${prefix}redrive`,
   };
+}
+
+/** The compacted topics: state, never re-written by a redrive. */
+export function compactedTopics(topics: Topics): string[] {
+  return [topics.incidents, topics.recoveries, topics.inventory, topics.backfill];
 }
 
 /** Consumer groups, one per role, so every role sees every message. */

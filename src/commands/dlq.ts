@@ -10,9 +10,11 @@ import { silentLogger } from '../shared/logger';
 import { adminUrl, type Output } from './common';
 
 const USAGE = `usage:
-  mistbridge dlq list [--stage S] [--reason R] [--all] [--json]
+  mistbridge dlq list [--stage S] [--reason R] [--destination D] [--all] [--json]
   mistbridge dlq show <id>
-  mistbridge dlq redrive (<id>... | --stage S [--reason R]) [--dry-run]
+  mistbridge dlq redrive (<id>... | --stage S [--reason R]) [--destination D[,D...]] [--dry-run]
+      notify letters go to the destination they name (--destination selects among them);
+      a notify letter of 0.2 names none and goes only to the destinations named here
   mistbridge dlq purge --before <ISO time or epoch ms>`;
 
 /**
@@ -23,13 +25,14 @@ const USAGE = `usage:
  */
 export async function dlqCommand(args: string[], config: Config, out: Output): Promise<number> {
   const [sub, ...rest] = args;
-  const flags = parseFlags(rest, ['--stage', '--reason', '--before'], ['--all', '--json', '--dry-run']);
+  const flags = parseFlags(rest, ['--stage', '--reason', '--before', '--destination'], ['--all', '--json', '--dry-run']);
+  const destinations = flags.values['--destination']?.split(',').map((d) => d.trim()).filter(Boolean);
   const kafka = config.kafka ? await openKafka(config) : null;
   try {
     const letters = async (): Promise<StoredLetter[]> => (kafka ? readKafkaLetters(kafka, config) : readLetters((await readLines(dlqPath(config))).map((value) => ({ value }))));
     switch (sub) {
       case 'list': {
-        const chosen = select(await letters(), { stage: flags.values['--stage'], reason: flags.values['--reason'], all: flags.switches.has('--all') });
+        const chosen = select(await letters(), { stage: flags.values['--stage'], reason: flags.values['--reason'], destinations, all: flags.switches.has('--all') });
         if (flags.switches.has('--json')) for (const letter of chosen) out.stdout(JSON.stringify(letter));
         else if (chosen.length === 0) out.stdout('no dead letters match');
         else for (const letter of chosen) out.stdout(listLine(letter));
@@ -50,8 +53,8 @@ export async function dlqCommand(args: string[], config: Config, out: Output): P
         const ids = flags.positional;
         const stage = flags.values['--stage'];
         if (ids.length === 0 && !stage) throw new ConfigError([`dlq redrive: name letter ids or --stage\n${USAGE}`]);
-        const selection = { ids, stage, reason: flags.values['--reason'], dryRun: flags.switches.has('--dry-run') };
-        const result = kafka ? await redriveKafka(kafka, config, selection, await letters()) : await askProcess<RedriveResult>(config, '/api/dlq/redrive', { ids, stage, reason: selection.reason, dry_run: selection.dryRun });
+        const selection = { ids, stage, reason: flags.values['--reason'], destinations, dryRun: flags.switches.has('--dry-run') };
+        const result = kafka ? await redriveKafka(kafka, config, selection, await letters()) : await askProcess<RedriveResult>(config, '/api/dlq/redrive', { ids, stage, reason: selection.reason, destinations, dry_run: selection.dryRun });
         if (result === null) {
           out.stderr(`no mistbridge process answers at ${adminUrl(config)}: an embedded redrive is done by the running process (start it, or set ADMIN_PORT/ADMIN_HOST/API_TOKEN as it runs)`);
           return 1;
@@ -120,7 +123,7 @@ async function readKafkaLetters(kafka: KafkaBus, config: Config): Promise<Stored
   return readLetters(records);
 }
 
-function redriveKafka(kafka: KafkaBus, config: Config, selection: { ids: string[]; stage?: string; reason?: string; dryRun: boolean }, letters: StoredLetter[]): Promise<RedriveResult> {
+function redriveKafka(kafka: KafkaBus, config: Config, selection: { ids: string[]; stage?: string; reason?: string; destinations?: string[]; dryRun: boolean }, letters: StoredLetter[]): Promise<RedriveResult> {
   const topics = topicNames(config.topicPrefix);
   return redriveLetters(letters, selection, topics, (topic, messages) => kafka.produce(topic, messages), (markers) => kafka.produce(topics.dlq, markers), Date.now());
 }
@@ -129,7 +132,7 @@ function listLine(letter: StoredLetter): string {
   const when = letter.dead_lettered_at === null ? '(0.1 letter)' : new Date(letter.dead_lettered_at).toISOString();
   const flags = [letter.redriven_at !== null ? 'redriven' : '', letter.truncated ? 'truncated' : ''].filter(Boolean).join(',');
   const error = letter.error.length > 100 ? `${letter.error.slice(0, 97)}...` : letter.error;
-  return [letter.id, when, letter.stage, letter.reason, `${letter.topic}/${letter.partition}@${letter.offset}`, flags || '-', error].join('  ');
+  return [letter.id, when, letter.destination ? `${letter.stage}:${letter.destination}` : letter.stage, letter.reason, `${letter.topic}/${letter.partition}@${letter.offset}`, flags || '-', error].join('  ');
 }
 
 /** The dead message as text when it is text (JSON webhooks), else base64. */

@@ -49,6 +49,8 @@ export interface Config {
   /** CONTRACT section 9: no destinations = the notify role idles. */
   notify: NotifyConfig;
   dataDir: string;
+  /** Writer schemas of a newer version (SCHEMA_HISTORY_DIR), beside `schemas/history/`. */
+  schemaHistoryDir: string | null;
   logLevel: string;
 }
 

@@ -184,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
     notify: notifyConfig(get, file),
     metrics: { labelLimit: get<number>('METRICS_LABEL_LIMIT')! },
     dataDir: get<string>('DATA_DIR')!,
+    schemaHistoryDir: get<string>('SCHEMA_HISTORY_DIR') ?? null,
     logLevel: get<string>('LOG_LEVEL')!,
   };
   return deepFreeze(config);

@@ -132,6 +132,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'NOTIFY_LINK_SPLUNK', schema: text, doc: 'link template added to messages: `{incident_id}`, `{key}`, `{site_id}`, `{kind}` are filled in' },
   { name: 'NOTIFY_LINK_GRAFANA', schema: text, doc: 'link template added to messages, like NOTIFY_LINK_SPLUNK' },
   { name: 'MEMORY_LIMIT_MB', schema: int(64, 1_000_000), doc: 'the process\'s memory budget (default: the cgroup\'s `memory.max`, v1 `memory.limit_in_bytes`); the image passes Node\'s heap cap from it, and the backlog bounds derive from it' },
+  { name: 'SCHEMA_HISTORY_DIR', schema: text, doc: 'more writer schemas (`<fingerprint>.avsc`) beside `schemas/history/`: copy a newer version\'s `schemas/history/` here before a rolling deploy of it, so this version reads what it writes' },
   { name: 'DATA_DIR', schema: text, default: './data', doc: 'where the embedded mode keeps what must survive a restart' },
   { name: 'LOG_LEVEL', schema: level, default: 'info', doc: 'winston level; logs are JSON lines on stdout' },
   { name: 'MISTBRIDGE_CONFIG', schema: text, doc: 'YAML file: the variables above plus severity, routing and correlation rules' },

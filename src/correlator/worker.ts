@@ -1,7 +1,7 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
 import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
-import { decodeOrDeadLetter } from '../domain/decode';
+import { decodeOrDeadLetter, decodeSnapshot } from '../domain/decode';
 import { eventCodec } from '../domain/mist-event';
 import { SCHEMA_HEADER } from '../shared/avro';
 import type { RoleDeps } from '../shared/role-deps';
@@ -82,7 +82,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
       mine = (record) => owned.has(partitionOf(record.site_id ?? record.org_id ?? 'alarms'));
       await state.rebuild(generation, async () => {
         const [incidentMessages, recoveryMessages] = await Promise.all([bus.snapshot(topics.incidents), bus.snapshot(topics.recoveries)]);
-        const loaded = incidentMessages.flatMap((m) => (m.value ? [incidents.decode(m.value, m.headers[SCHEMA_HEADER])] : []));
+        const loaded = decodeSnapshot(incidents, incidentMessages, logger, topics.incidents).map((r) => r.value);
         const remembered = recoveryMessages.flatMap((m) => (m.value ? [recoveries.decode(m.value)] : []));
         state.commit(loaded.filter(mine), remembered.filter(mine));
         logger.info('incident state rebuilt', { incidents: state.incidents.size, recoveries: state.recoveries.size, partitions: [...owned], generation });

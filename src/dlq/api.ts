@@ -25,7 +25,7 @@ export interface RedriveResult {
  */
 export async function redriveLetters(
   letters: readonly StoredLetter[],
-  selection: { ids?: string[]; stage?: string; reason?: string; dryRun?: boolean },
+  selection: { ids?: string[]; stage?: string; reason?: string; destinations?: string[]; dryRun?: boolean },
   topics: Topics,
   put: (topic: string, messages: OutgoingMessage[]) => Promise<void>,
   mark: (markers: OutgoingMessage[]) => Promise<void>,
@@ -36,16 +36,17 @@ export async function redriveLetters(
   for (const id of selection.ids ?? []) if (!letters.some((l) => l.id === id)) result.refused.push({ id, why: `no letter ${id}` });
   const byTopic = new Map<string, Array<{ id: string; message: OutgoingMessage }>>();
   for (const letter of chosen) {
-    const plan = redrivePlan(letter, topics);
+    const plan = redrivePlan(letter, topics, selection.destinations);
     if ('refused' in plan) result.refused.push({ id: letter.id, why: plan.refused });
-    else byTopic.set(plan.topic, [...(byTopic.get(plan.topic) ?? []), { id: letter.id, message: plan.message }]);
+    else for (const { topic, message } of plan) byTopic.set(topic, [...(byTopic.get(topic) ?? []), { id: letter.id, message }]);
   }
   for (const [topic, planned] of byTopic) {
+    // The marker after the message is durable: a redrive that failed half-way is done again, never lost.
     if (!result.dry_run) {
       await put(topic, planned.map((p) => p.message));
-      await mark(planned.map((p) => marker(p.id, now)));
+      await mark([...new Set(planned.map((p) => p.id))].map((id) => marker(id, now)));
     }
-    result.redriven.push(...planned.map((p) => p.id));
+    result.redriven.push(...new Set(planned.map((p) => p.id)));
   }
   return result;
 }
@@ -71,8 +72,9 @@ export function dlqApi(access: DlqAccess, topics: Topics, now: () => number): Ro
   router.use(express.json({ limit: '1mb' }));
   router.post('/dlq/redrive', async (req, res, next) => {
     try {
-      const body = (req.body ?? {}) as { ids?: unknown; stage?: unknown; reason?: unknown; dry_run?: unknown };
+      const body = (req.body ?? {}) as { ids?: unknown; stage?: unknown; reason?: unknown; destinations?: unknown; dry_run?: unknown };
       const ids = Array.isArray(body.ids) ? body.ids.filter((i): i is string => typeof i === 'string') : undefined;
+      const destinations = Array.isArray(body.destinations) ? body.destinations.filter((d): d is string => typeof d === 'string') : undefined;
       const stage = typeof body.stage === 'string' ? body.stage : undefined;
       if (!ids?.length && !stage) {
         res.status(400).json({ error: 'name letter ids, or a stage' });
@@ -81,7 +83,7 @@ export function dlqApi(access: DlqAccess, topics: Topics, now: () => number): Ro
       const letters = readLetters((await access.lines()).map((value) => ({ value })));
       const reason = typeof body.reason === 'string' ? body.reason : undefined;
       const lines = (markers: OutgoingMessage[]): Promise<void> => access.append(markers.map((m) => m.value!.toString('utf8')));
-      res.json(await redriveLetters(letters, { ids, stage, reason, dryRun: body.dry_run === true }, topics, (topic, messages) => access.redrive(topic, messages), lines, now()));
+      res.json(await redriveLetters(letters, { ids, stage, reason, destinations, dryRun: body.dry_run === true }, topics, (topic, messages) => access.redrive(topic, messages), lines, now()));
     } catch (err) {
       next(err);
     }

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { BatchContext, BusMessage, OutgoingMessage } from '../bus/bus';
 import type { RoleDeps } from '../shared/role-deps';
-import { previousOf } from './letters';
+import { previousOf, sourceTopic } from './letters';
 
 import type { DlqReason, Stage } from './reasons';
 
@@ -23,6 +23,8 @@ export interface DeadLetterRecord {
   truncated?: true;
   /** Earlier failures of the same message, when a redriven letter failed again. */
   previous?: Array<{ id: string; reason: string; error: string }>;
+  /** Notify letters (0.3): the destination (route name, never its URL) that refused the message. */
+  destination?: string;
 }
 
 export interface LetterOptions {
@@ -30,6 +32,7 @@ export interface LetterOptions {
   /** Values above this are cut (and marked `truncated`), so that a letter always fits its topic. */
   maxValueBytes: number;
   previous?: DeadLetterRecord['previous'];
+  destination?: string;
 }
 
 /** Builds the letter for `source` (keyed as its input), with its id. */
@@ -46,16 +49,18 @@ export function deadLetter<S extends Stage>(stage: S, reason: DlqReason<S>, erro
     value_base64: (truncated ? value.subarray(0, options.maxValueBytes) : value).toString('base64'),
     ...(truncated ? { truncated: true as const } : {}),
     ...(options.previous?.length ? { previous: options.previous } : {}),
+    ...(options.destination ? { destination: options.destination } : {}),
   };
   const record: DeadLetterRecord = { id: letterId(body), ...body };
   return { key: source.key, value: Buffer.from(JSON.stringify(record)), headers: { stage, reason } };
 }
 
 /** A role's letter maker: its stage, the process clock, and the DLQ's size bound (a MAX_BODY_BYTES body). */
-export function lettersFor<S extends Stage>(deps: Pick<RoleDeps, 'clock' | 'config'>, stage: S) {
-  // A message that was redriven and fails again names its earlier letters (`previous`).
+export function lettersFor<S extends Stage>(deps: Pick<RoleDeps, 'clock' | 'config'>, stage: S, destination?: string) {
+  // A message that was redriven and fails again names its earlier letters (`previous`). A letter
+  // names the topic the message came from, also when it came back through the redrive topic.
   return (reason: DlqReason<S>, error: string, source: BusMessage, value?: Buffer): OutgoingMessage =>
-    deadLetter(stage, reason, error, source, { now: deps.clock.now(), maxValueBytes: deps.config.ingress.maxBodyBytes, previous: previousOf(source.headers) }, value);
+    deadLetter(stage, reason, error, { ...source, topic: sourceTopic(source) }, { now: deps.clock.now(), maxValueBytes: deps.config.ingress.maxBodyBytes, previous: previousOf(source.headers), destination }, value);
 }
 
 export function letterId(body: Omit<DeadLetterRecord, 'id'>): string {

@@ -1,5 +1,5 @@
-import type { OutgoingMessage } from '../bus/bus';
-import type { Topics } from '../bus/topics';
+import type { BusMessage, OutgoingMessage } from '../bus/bus';
+import { compactedTopics, type Topics } from '../bus/topics';
 import { letterId, type DeadLetterRecord, type Stage } from './dead-letter';
 
 /** A redrive marker (CONTRACT section 1): the letter `redriven` was put back at `at`. */
@@ -20,6 +20,23 @@ export const REDRIVE_HEADER = 'mistbridge-redrive';
 export const REDRIVE_PREVIOUS_HEADER = 'mistbridge-redrive-previous';
 /** Embedded bus: the topic a redriven message goes to once it is journaled (it travels through the durable raw journal). */
 export const REDRIVE_TOPIC_HEADER = 'mistbridge-redrive-topic';
+/** A message on the redrive topic: the (compacted) topic it was read from when it failed. */
+export const REDRIVE_SOURCE_HEADER = 'mistbridge-redrive-source';
+/** A redriven notify message: the one destination it goes to. */
+export const REDRIVE_DESTINATION_HEADER = 'mistbridge-redrive-destination';
+
+/** The topic a message stands for: its own, or for a redriven one on the redrive topic, the topic it came from. */
+export function sourceTopic(message: Pick<BusMessage, 'topic' | 'headers'>): string {
+  return message.headers[REDRIVE_SOURCE_HEADER] ?? message.topic;
+}
+
+/** Whether the consumer of `stage` (and, for notify, of `destination`) handles a message: redriven ones only by theirs. */
+export function handledBy(headers: Record<string, string>, stage: string | undefined, destination: string | undefined): boolean {
+  const redriven = headers[REDRIVE_HEADER];
+  if (redriven === undefined) return true;
+  const to = headers[REDRIVE_DESTINATION_HEADER];
+  return redriven === stage && (to === undefined || to === destination);
+}
 
 /** Letters and markers of a DLQ (lines or messages, oldest first): the letters, each with its redrive time if marked. */
 export function readLetters(records: Iterable<{ value: string; key?: string }>): StoredLetter[] {
@@ -57,6 +74,8 @@ export interface Selection {
   ids?: readonly string[];
   stage?: string;
   reason?: string;
+  /** Notify letters of these destinations (and 0.2 notify letters, which name none). */
+  destinations?: readonly string[];
   /** Include letters already redriven. */
   all?: boolean;
 }
@@ -68,26 +87,39 @@ export function select(letters: readonly StoredLetter[], selection: Selection): 
       (ids === null || ids.has(l.id)) &&
       (selection.stage === undefined || l.stage === selection.stage) &&
       (selection.reason === undefined || l.reason === selection.reason) &&
+      (!selection.destinations?.length || (l.stage === 'notify' && (l.destination === undefined || selection.destinations.includes(l.destination)))) &&
       (selection.all || ids !== null || l.redriven_at === null),
   );
 }
 
-/** Where a letter goes back to, and with what, or why it cannot (CONTRACT section 1). */
-export function redrivePlan(letter: StoredLetter, topics: Topics): { topic: string; message: OutgoingMessage } | { refused: string } {
+/**
+ * Where a letter goes back to, and with what, or why it cannot (CONTRACT sections 1 and 10). A
+ * letter read from a compacted topic goes through the redrive topic, never back into its source
+ * (where it would become the key's latest state). A notify letter goes to its destination only;
+ * a 0.2 one, which names none, to each destination named on the command line.
+ */
+export function redrivePlan(letter: StoredLetter, topics: Topics, destinations: readonly string[] = []): Array<{ topic: string; message: OutgoingMessage }> | { refused: string } {
   if (letter.truncated) return { refused: `letter ${letter.id} was truncated to fit the DLQ: its message cannot be put back whole` };
   const topic = redriveTopic(letter.stage, letter.topic, topics);
   if (!topic) return { refused: `letter ${letter.id}: no topic to put a ${letter.stage} letter of ${letter.topic} back to` };
+  const to = letter.stage !== 'notify' ? [undefined] : letter.destination !== undefined ? [letter.destination] : destinations;
+  if (to.length === 0) return { refused: `letter ${letter.id}: a notify letter of mistbridge 0.2 names no destination; name one with --destination` };
   const previous = [...(letter.previous ?? []), { id: letter.id, reason: letter.reason, error: letter.error }];
   const headers: Record<string, string> = { [REDRIVE_HEADER]: letter.stage, [REDRIVE_PREVIOUS_HEADER]: JSON.stringify(previous) };
+  if (topic === topics.redrive) headers[REDRIVE_SOURCE_HEADER] = letter.topic;
   // The original receive time is not kept with a letter: a redriven webhook counts as received now.
   if (topic === topics.raw) headers.content_type = 'application/json';
-  return { topic, message: { key: letter.key ?? letter.id, value: Buffer.from(letter.value_base64, 'base64'), headers } };
+  const value = Buffer.from(letter.value_base64, 'base64');
+  return to.map((destination) => ({
+    topic,
+    message: { key: letter.key ?? letter.id, value, headers: destination === undefined ? headers : { ...headers, [REDRIVE_DESTINATION_HEADER]: destination } },
+  }));
 }
 
 function redriveTopic(stage: Stage | string, topic: string, topics: Topics): string | null {
-  const known = new Set<string>([topics.raw, topics.events, topics.incidents]);
   if (stage === 'normalizer') return topics.raw;
-  return known.has(topic) ? topic : null;
+  if (compactedTopics(topics).includes(topic)) return topics.redrive;
+  return topic === topics.raw || topic === topics.events ? topic : null;
 }
 
 export function marker(id: string, at: number): OutgoingMessage {

@@ -37,16 +37,19 @@ export class Delivered {
     this.#seen.set(key, at);
   }
 
-  /** Drops what is older than the window; returns the keys dropped (to tombstone). */
-  expire(now: number): string[] {
+  /** What is older than the window (to tombstone, then forget). */
+  expired(now: number): string[] {
     const gone: string[] = [];
-    for (const [key, at] of this.#seen) {
-      if (at <= now - this.maxMs) {
-        this.#seen.delete(key);
-        gone.push(key);
-      }
-    }
+    for (const [key, at] of this.#seen) if (at <= now - this.maxMs) gone.push(key);
     return gone;
+  }
+
+  forget(keys: Iterable<string>): void {
+    for (const key of keys) this.#seen.delete(key);
+  }
+
+  clear(): void {
+    this.#seen.clear();
   }
 
   get size(): number {
@@ -69,14 +72,19 @@ export function asWebhookEvents(topic: BackfillTopic, results: Array<Record<stri
   return results.map((r) => ({ ...r }));
 }
 
-/** Webhook bodies of at most `perBody` events, each event not delivered before (and then remembered). */
-export function newBodies(topic: string, events: Array<Record<string, unknown>>, delivered: Delivered, now: number, perBody = 100): { bodies: Buffer[]; keys: string[] } {
+/**
+ * Webhook bodies of at most `perBody` events, each event not delivered before (and each once).
+ * Pure: nothing is marked here. The caller marks the keys only once the bodies are written
+ * (a mark before the write is an event lost for good when the write fails).
+ */
+export function newBodies(topic: string, events: Array<Record<string, unknown>>, delivered: Pick<Delivered, 'has'>, perBody = 100): { bodies: Buffer[]; keys: string[] } {
   const fresh: Array<Record<string, unknown>> = [];
   const keys: string[] = [];
+  const taken = new Set<string>();
   for (const event of events) {
     const key = seenKey(identityOf(topic, event));
-    if (delivered.has(key)) continue;
-    delivered.add(key, now);
+    if (delivered.has(key) || taken.has(key)) continue;
+    taken.add(key);
     keys.push(key);
     fresh.push(event);
   }

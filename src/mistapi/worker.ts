@@ -1,4 +1,6 @@
 import type { Consumer, OutgoingMessage } from '../bus/bus';
+import { Projection } from '../bus/projection';
+import { sleep } from '../shared/backoff';
 import { GROUPS } from '../bus/topics';
 import type { MistApiConfig } from '../config/config';
 import { canonicalTopic } from '../domain/topic';
@@ -53,42 +55,54 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
   let status: MistApiStatus = { ok: false, reason: 'starting' };
   let orgs: string[] | null = config.orgIds;
   const stopping = new AbortController();
-
-  for (const message of await bus.snapshot(topics.backfill)) {
-    if (!message.value) continue;
-    const value = JSON.parse(message.value.toString('utf8')) as { at?: number; end?: number };
-    if (message.key.startsWith('pass:')) passEnds.set(message.key.slice(5), value.end!);
-    else delivered.add(message.key, value.at!);
-  }
-  for (const message of await bus.snapshot(topics.inventory)) {
-    const record = decodeInventory(message.value);
-    if (record) inventory.set(message.key, record);
-  }
+  // What was delivered, what the inventory holds and where passes ended: a projection of
+  // mist.backfill and mist.inventory, rebuilt when the role's consumer is assigned.
+  const projection = new Projection(() => {
+    delivered.clear();
+    inventory.clear();
+    passEnds.clear();
+  });
+  const mark = (key: string, at: number): OutgoingMessage => ({ key, value: Buffer.from(JSON.stringify({ at })) });
 
   // What arrives on mist.raw (webhooks, and back-fill's own bodies) is delivered.
   const consumer = await bus.consume({
     group: GROUPS.mistapi,
     topics: [topics.raw],
     maxBatch: 500,
-    handler: async (batch, context) => {
-      const now = clock.now();
-      const seen: OutgoingMessage[] = [];
-      for (const message of batch) {
-        let body: unknown;
-        try {
-          body = message.value && JSON.parse(message.value.toString('utf8'));
-        } catch {
-          continue; // the normalizer dead-letters it
+    onAssign: (_assignment, generation) =>
+      projection.rebuild(generation, async () => {
+        for (const message of await bus.snapshot(topics.backfill)) {
+          if (!message.value) continue;
+          const value = JSON.parse(message.value.toString('utf8')) as { at?: number; end?: number };
+          if (message.key.startsWith('pass:')) passEnds.set(message.key.slice(5), value.end!);
+          else delivered.add(message.key, value.at!);
         }
-        for (const key of deliveredKeys(body)) {
-          if (delivered.has(key)) continue;
-          delivered.add(key, now);
-          seen.push({ key, value: Buffer.from(JSON.stringify({ at: now })) });
+        for (const message of await bus.snapshot(topics.inventory)) {
+          const record = decodeInventory(message.value);
+          if (record) inventory.set(message.key, record);
         }
-      }
-      if (seen.length > 0) await context.produce(topics.backfill, seen);
-    },
+      }),
+    handler: (batch, context) =>
+      projection.apply(context.generation, async () => {
+        const now = clock.now();
+        const seen = new Set<string>();
+        for (const message of batch) {
+          let body: unknown;
+          try {
+            body = message.value && JSON.parse(message.value.toString('utf8'));
+          } catch {
+            continue; // the normalizer dead-letters it
+          }
+          for (const key of deliveredKeys(body)) if (!delivered.has(key)) seen.add(key);
+        }
+        if (seen.size === 0) return;
+        // The marks are durable before they count (a crash in between re-reads this batch).
+        await context.produce(topics.backfill, [...seen].map((key) => mark(key, now)));
+        for (const key of seen) delivered.add(key, now);
+      }),
   });
+  /** State work outside a batch: only against the state of the assignment it started under. */
+  const current = (work: () => Promise<void>, generation = consumer.assigned()): Promise<void> => projection.ifCurrent(generation, work);
 
   const resolveOrgs = async (): Promise<string[]> => {
     if (orgs) return orgs;
@@ -104,7 +118,9 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
     const changed = records.filter((r) => JSON.stringify(inventory.get(inventoryKey(r))) !== JSON.stringify(r));
     if (changed.length === 0) return;
     await bus.produce(topics.inventory, changed.map((r) => ({ key: inventoryKey(r), value: encodeInventory(r) })));
-    for (const r of changed) inventory.set(inventoryKey(r), r);
+    await current(async () => {
+      for (const r of changed) inventory.set(inventoryKey(r), r);
+    });
   };
 
   const refresh = async (org: string, withLists: boolean): Promise<void> => {
@@ -119,7 +135,12 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
     await writeInventory(inventoryRecords(org, known.sites, known.devices, stats, (key) => inventory.get(key) as InventoryDevice | undefined));
   };
 
-  const inject = async (topic: string, bodies: Buffer[], keys: string[], count: number): Promise<void> => {
+  /**
+   * Effects before marks: the bodies are acknowledged on mist.raw, then their keys are written to
+   * mist.backfill, then they count as delivered. A failure anywhere leaves them unmarked, so the
+   * pass (whose end is not advanced) finds them again.
+   */
+  const inject = async (topic: string, bodies: Buffer[], keys: string[], count: number, generation: number | null): Promise<void> => {
     if (bodies.length === 0) return;
     const now = clock.now();
     await bus.produce(
@@ -129,12 +150,16 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
         return { key: envelope.ok ? envelope.key : topic, value: body, headers: { received_at: String(now), content_type: 'application/json', auth: 'api', source: 'api' } };
       }),
     );
-    await bus.produce(topics.backfill, keys.map((key) => ({ key, value: Buffer.from(JSON.stringify({ at: now })) })));
+    await bus.produce(topics.backfill, keys.map((key) => mark(key, now)));
+    await current(async () => {
+      for (const key of keys) delivered.add(key, now);
+    }, generation);
     deps.metrics.mistApi!.backfilled.inc({ topic: canonicalTopic(topic) }, count);
     logger.info('back-filled events no webhook delivered', { topic, events: count });
   };
 
   const backfill = async (org: string): Promise<void> => {
+    const generation = consumer.assigned();
     const base = `/api/v1/orgs/${org}`;
     const { start, end } = passWindow(clock.now(), passEnds.get(org) ?? null, config.reconcileMs, config.backfillMaxMs);
     const covered = new Set<string>();
@@ -146,10 +171,10 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
         for (const failure of failures) {
           const payload = JSON.parse(String(failure.req_payload ?? 'null')) as { topic?: string; events?: Json[] } | null;
           if (!payload?.topic || !Array.isArray(payload.events)) continue;
-          const fresh = newBodies(payload.topic, payload.events, delivered, clock.now());
+          const fresh = newBodies(payload.topic, payload.events, delivered);
           const whole = fresh.keys.length === payload.events.length && fresh.bodies.length === 1;
           // Unchanged when nothing of it arrived (its event ids are the webhook's); else only what is missing.
-          await inject(payload.topic, whole ? [Buffer.from(String(failure.req_payload))] : fresh.bodies, fresh.keys, fresh.keys.length);
+          await inject(payload.topic, whole ? [Buffer.from(String(failure.req_payload))] : fresh.bodies, fresh.keys, fresh.keys.length, generation);
         }
         for (const topic of (hook.topics as string[] | undefined) ?? []) if (topic !== 'device-events') covered.add(canonicalTopic(topic));
       }
@@ -161,24 +186,34 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
     for (const topic of BACKFILL_TOPICS.filter((t) => !covered.has(t))) {
       const { endpoint, path } = SEARCH_PATHS[topic];
       const results = await client.search<Json>(endpoint, `${base}/${path}`, start / 1000, end / 1000, stopping.signal);
-      const fresh = newBodies(topic, asWebhookEvents(topic, results), delivered, clock.now());
-      await inject(topic, fresh.bodies, fresh.keys, fresh.keys.length);
+      const fresh = newBodies(topic, asWebhookEvents(topic, results), delivered);
+      await inject(topic, fresh.bodies, fresh.keys, fresh.keys.length, generation);
     }
-    passEnds.set(org, end);
+    // The pass's end moves only once everything it found is durable (a throw above keeps the old end).
     await bus.produce(topics.backfill, [{ key: `pass:${org}`, value: Buffer.from(JSON.stringify({ end })) }]);
+    await current(async () => void passEnds.set(org, end), generation);
   };
 
   let running: Promise<void> | null = null;
   const pass = (options: { inventory?: boolean } = {}): Promise<void> =>
     (running ??= (async () => {
       try {
+        // What was delivered is known once the consumer's state is rebuilt: a pass before that would deliver again.
+        for (let waited = 0; projection.generation === null; waited += 100) {
+          if (waited >= 60_000) throw new Error('the mistapi consumer has no assignment yet (Kafka group join)');
+          await sleep(100, stopping.signal);
+        }
         const followed = await resolveOrgs();
         for (const org of followed) {
           await refresh(org, options.inventory ?? false);
           await backfill(org);
         }
-        const gone = delivered.expire(clock.now());
-        if (gone.length > 0) await bus.produce(topics.backfill, gone.map((key) => ({ key, value: null })));
+        // Forgotten in memory only once the tombstones are written (else a restart still knows them, harmlessly).
+        const gone = delivered.expired(clock.now());
+        if (gone.length > 0) {
+          await bus.produce(topics.backfill, gone.map((key) => ({ key, value: null })));
+          await current(async () => delivered.forget(gone));
+        }
         status = { ok: true, orgs: followed, last_inventory: clock.now(), last_backfill: clock.now() };
       } catch (err) {
         if (stopping.signal.aborted) return;

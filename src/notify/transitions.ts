@@ -9,8 +9,11 @@ export interface Transition {
   openedToo: boolean;
 }
 
-/** The incident each key had last: enough to tell a new incident and a resolution from an update. */
-export type Seen = Map<string, Pick<Incident, 'incident_id' | 'state' | 'version'>>;
+/** What a key's last notified write was: enough to tell a new incident and a resolution from an update. */
+export type SeenIncident = Pick<Incident, 'incident_id' | 'state' | 'version'>;
+export type Seen = Pick<Map<string, SeenIncident>, 'get' | 'set'>;
+
+export const seenOf = (incident: Incident): SeenIncident => ({ incident_id: incident.incident_id, state: incident.state, version: incident.version });
 
 /**
  * The transitions a batch of incident writes makes, in order, collapsed per incident: an incident
@@ -23,7 +26,7 @@ export function transitionsOf(writes: Incident[], seen: Seen): Transition[] {
   for (const incident of writes) {
     const before = seen.get(incident.key);
     if (before && before.version >= incident.version) continue;
-    seen.set(incident.key, { incident_id: incident.incident_id, state: incident.state, version: incident.version });
+    seen.set(incident.key, seenOf(incident));
     const isNew = before?.incident_id !== incident.incident_id;
     const id = incident.incident_id;
     // Without a known predecessor only the opening write itself says "opened" (not a later update).
@@ -35,6 +38,24 @@ export function transitionsOf(writes: Incident[], seen: Seen): Transition[] {
     } else if (out.has(id)) out.set(id, { ...out.get(id)!, incident });
   }
   return [...out.values()];
+}
+
+/**
+ * Transitions of several batches that go out as one message (a group window): per incident, an
+ * opening followed by its resolution is one `resolved` that opened too; otherwise the latest says it.
+ */
+export function mergeTransitions(transitions: readonly Transition[]): Transition[] {
+  const out = new Map<string, Transition>();
+  for (const t of transitions) {
+    const before = out.get(t.incident.incident_id);
+    out.set(t.incident.incident_id, before && t.transition === 'resolved' ? { ...t, openedToo: t.openedToo || before.transition === 'opened' || before.openedToo } : t);
+  }
+  return [...out.values()];
+}
+
+/** A redriven message: sent again whatever was sent before (it was refused then). */
+export function forcedTransition(incident: Incident): Transition {
+  return { transition: incident.state === 'open' ? 'opened' : 'resolved', incident, openedToo: false };
 }
 
 const RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, SEVERITIES.length - i]));

@@ -1,27 +1,37 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import { Projection } from '../bus/projection';
 import type { NotifyDestination } from '../config/config';
 import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
-import { decodeOrDeadLetter } from '../domain/decode';
+import { REDRIVE_HEADER } from '../dlq/letters';
+import { decodeOrDeadLetter, decodeSnapshot } from '../domain/decode';
 import { incidentCodec, type Incident } from '../domain/incident';
-import { SCHEMA_HEADER } from '../shared/avro';
 import { LogThrottle } from '../shared/log-throttle';
 import { PermanentError, RetryableError, retrying } from '../shared/retry';
 import type { RoleDeps } from '../shared/role-deps';
+import { GroupWindow } from './group-window';
 import { bodies } from './messages';
-import { transitionsOf, wanted, type Seen } from './transitions';
+import { forcedTransition, seenOf, transitionsOf, wanted, type SeenIncident, type Transition } from './transitions';
 
 export const NOTIFY_GROUP_PREFIX = 'mistbridge-notify-';
 const OUTCOMES = ['sent', 'retried', 'rejected'] as const;
 
+export interface NotifyHandle extends Consumer {
+  /** Sends what the group windows hold now (a shutdown does this before it stops). */
+  flush(): Promise<void>;
+}
+
 /**
  * The notify role (CONTRACT section 9): mist.incidents → chat and webhook destinations. Each
  * destination has a consumer group of its own, so one that refuses or throttles holds back only
- * itself. A batch is what arrived within NOTIFY_GROUP_S (the bus lingers that long), grouped into
- * one message per destination; its offsets are committed only after the destination took the
- * message (at-least-once: a restart mid-delivery sends it again). 429 and 5xx are retried with
- * backoff honouring Retry-After (capped); another 4xx dead-letters the incidents of the message.
+ * itself. Its state — what each key's last notified write was — is a projection of the assigned
+ * partitions, rebuilt at every assignment from the incident snapshot and the group's committed
+ * offsets (a write before the commit was notified). Transitions go to the destination's group
+ * window, which sends one message per NOTIFY_GROUP_S whatever the bus hands over; a batch's
+ * offsets are committed only after that message was taken (at-least-once). 429 and 5xx are
+ * retried with backoff honouring Retry-After (capped); another 4xx dead-letters the incidents of
+ * the message, naming the destination.
  */
-export async function startNotify(deps: RoleDeps): Promise<Consumer[]> {
+export async function startNotify(deps: RoleDeps): Promise<NotifyHandle[]> {
   const { config, logger, metrics } = deps;
   if (config.notify.destinations.length === 0) {
     logger.info('notifications off: set NOTIFY_SLACK_WEBHOOK_URL, NOTIFY_TEAMS_WEBHOOK_URL, NOTIFY_GOOGLECHAT_WEBHOOK_URL or NOTIFY_WEBHOOK_URL (or notify.routes in the YAML file)');
@@ -31,25 +41,24 @@ export async function startNotify(deps: RoleDeps): Promise<Consumer[]> {
   return Promise.all(config.notify.destinations.map((d) => startDestination(deps, d)));
 }
 
-async function startDestination(deps: RoleDeps, destination: NotifyDestination): Promise<Consumer> {
-  const { bus, topics, config, logger, metrics } = deps;
+async function startDestination(deps: RoleDeps, destination: NotifyDestination): Promise<NotifyHandle> {
+  const { bus, topics, config, logger, metrics, clock } = deps;
   const codec = incidentCodec();
-  const letter = lettersFor(deps, 'notify');
-  const seen: Seen = new Map();
-  // Where each key's latest write sits: writes at or after the position a partition resumes from
-  // were not delivered yet (a crash mid-delivery), so they are not "seen" (see onAssign).
-  const written = new Map<string, { partition: number; offset: bigint }>();
-  const resumed = new Set<number>();
+  const letter = lettersFor(deps, 'notify', destination.name);
+  const group = `${NOTIFY_GROUP_PREFIX}${destination.name}`;
+  const seen = new Map<string, SeenIncident>();
+  const projection = new Projection(() => seen.clear());
   const host = new URL(destination.url).host; // the URL is a secret: its host is what is logged
   const throttle = new LogThrottle(logger);
   const counter = metrics.notify!;
+  const stopping = new AbortController();
 
-  const send = (body: unknown, signal: AbortSignal): Promise<void> =>
+  const post = (body: unknown): Promise<void> =>
     retrying(
       async () => {
         let response: Response;
         try {
-          response = await fetch(destination.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]) });
+          response = await fetch(destination.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(15_000)]) });
         } catch (err) {
           throw new RetryableError(`${host}: ${(err as Error).message}`);
         }
@@ -64,7 +73,7 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
       {
         baseMs: 1000,
         capMs: 60_000,
-        signal,
+        signal: stopping.signal,
         onRetry: (error, attempt, waitMs) => {
           counter.inc({ destination: destination.name, outcome: 'retried' });
           throttle.log('warn', 'retry', 'notification will be retried', { destination: destination.name, host, reason: error.message, attempt, waitMs });
@@ -72,68 +81,86 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
       },
     );
 
-  return bus.consume({
-    group: `${NOTIFY_GROUP_PREFIX}${destination.name}`,
-    stage: 'notify',
-    onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'notify' }, count),
-    topics: [topics.incidents],
-    maxBatch: 10_000,
-    lingerMs: config.notify.groupMs,
-    onAssign: async (assignment) => {
-      // What each key had already: a restart does not announce the open incidents again...
-      seen.clear();
-      written.clear();
-      resumed.clear();
-      const partitions = assignment.find((a) => a.topic === topics.incidents)?.partitions ?? [];
-      for (const m of await bus.snapshot(topics.incidents, partitions)) {
-        if (!m.value) continue;
-        try {
-          const incident = codec.decode(m.value, m.headers[SCHEMA_HEADER]);
-          seen.set(incident.key, { incident_id: incident.incident_id, state: incident.state, version: incident.version });
-          written.set(incident.key, { partition: m.partition, offset: BigInt(m.offset) });
-        } catch {
-          // an unreadable write is dead-lettered when it is consumed
-        }
+  const window = new GroupWindow(config.notify.groupMs, clock, async (transitions) => {
+    try {
+      for (const body of bodies(destination.kind, transitions, config.notify.links)) await post(body);
+    } catch (err) {
+      if (err instanceof PermanentError) counter.inc({ destination: destination.name, outcome: 'rejected' });
+      throw err;
+    }
+    counter.inc({ destination: destination.name, outcome: 'sent' });
+    throttle.reset('retry');
+    logger.info('notification sent', { destination: destination.name, host, transitions: transitions.length });
+  });
+
+  /** A batch's transitions against what was notified; the marks move with them (see the handler). */
+  const plan = (batch: BusMessage[], dead: OutgoingMessage[]): { transitions: Transition[]; sources: Map<string, BusMessage[]> } => {
+    const writes: Incident[] = [];
+    const forced: Transition[] = [];
+    const sources = new Map<string, BusMessage[]>();
+    for (const message of batch) {
+      if (!message.value) {
+        seen.delete(message.key); // a forgotten incident: nothing to tell
+        continue;
       }
-    },
+      const incident = decodeOrDeadLetter(codec, { ...message, value: message.value }, dead, letter);
+      if (!incident) continue;
+      sources.set(incident.incident_id, [...(sources.get(incident.incident_id) ?? []), message]);
+      // A redriven message was refused before: it goes again, whatever was sent since.
+      if (message.headers[REDRIVE_HEADER] !== undefined) forced.push(forcedTransition(incident));
+      else writes.push(incident);
+    }
+    return { transitions: [...transitionsOf(writes, seen).filter((t) => wanted(destination, t)), ...forced], sources };
+  };
+
+  const consumer = await bus.consume({
+    group,
+    stage: 'notify',
+    destination: destination.name,
+    onRedriven: (count) => metrics.dlqRedriven?.inc({ stage: 'notify' }, count),
+    topics: [topics.incidents, topics.redrive],
+    maxBatch: 10_000,
+    // A new destination starts from now: it never announces the history it was not there for.
+    fromEnd: true,
+    onAssign: (assignment, generation) =>
+      projection.rebuild(generation, async () => {
+        const partitions = assignment.find((a) => a.topic === topics.incidents)?.partitions ?? [];
+        const committed = await bus.committedOffsets(group, topics.incidents);
+        for (const { message, value } of decodeSnapshot(codec, await bus.snapshot(topics.incidents, partitions), logger, topics.incidents)) {
+          const next = committed.get(message.partition) ?? null;
+          // Written before the group's commit: notified already. At or after it: delivered again, told then.
+          if (next !== null && BigInt(message.offset) < BigInt(next)) seen.set(message.key, seenOf(value));
+        }
+      }),
     handler: async (batch, context) => {
       const dead: OutgoingMessage[] = [];
-      const writes: Incident[] = [];
-      const sources = new Map<string, BusMessage[]>();
-      const forgotten: string[] = [];
-      for (const message of batch) {
-        // ...but what a partition resumes with was never delivered: forget it, so it is sent again.
-        if (!resumed.has(message.partition)) {
-          resumed.add(message.partition);
-          const from = BigInt(message.offset);
-          for (const [key, at] of written) if (at.partition === message.partition && at.offset >= from) seen.delete(key);
-        }
-        if (!message.value) {
-          forgotten.push(message.key); // a forgotten incident: nothing to tell
-          continue;
-        }
-        const incident = decodeOrDeadLetter(codec, { ...message, value: message.value }, dead, letter);
-        if (!incident) continue;
-        writes.push(incident);
-        sources.set(incident.incident_id, [...(sources.get(incident.incident_id) ?? []), message]);
-      }
-      // Staged: a batch that is not delivered (a stop mid-delivery) is worked out again next time.
-      const staged: Seen = new Map(seen);
-      const group = transitionsOf(writes, staged).filter((t) => wanted(destination, t));
-      if (group.length > 0) {
-        try {
-          for (const body of bodies(destination.kind, group, config.notify.links)) await send(body, context.signal);
-          counter.inc({ destination: destination.name, outcome: 'sent' });
-          logger.info('notification sent', { destination: destination.name, host, transitions: group.length });
-        } catch (err) {
-          if (!(err instanceof PermanentError)) throw err;
-          counter.inc({ destination: destination.name, outcome: 'rejected' });
-          for (const t of group) for (const source of sources.get(t.incident.incident_id) ?? []) dead.push(letter('notify_rejected', err.message, source));
-        }
-      }
+      // The in-memory marks move at once, so that later batches in the same window build on them;
+      // the durable mark (the commit) waits for the message (context.defer). Whatever loses the
+      // message — a revoke, a stop, a crash — also rebuilds these marks from the last commit.
+      const { transitions, sources } = await projection.apply(context.generation, async () => plan(batch, dead));
       await sendDeadLetters(context.produce, deps, 'notify', dead);
-      for (const [key, value] of staged) seen.set(key, value);
-      for (const key of forgotten) seen.delete(key);
+      if (transitions.length === 0) return;
+      context.defer(
+        window.add(transitions).catch(async (err: unknown) => {
+          if (!(err instanceof PermanentError)) throw err;
+          const refused = transitions.flatMap((t) => sources.get(t.incident.incident_id) ?? []).map((source) => letter('notify_rejected', err.message, source));
+          await sendDeadLetters(context.produce, deps, 'notify', refused);
+        }),
+      );
     },
   });
+
+  return {
+    group: consumer.group,
+    ready: () => consumer.ready(),
+    assigned: () => consumer.assigned(),
+    flush: () => window.flush(),
+    async stop() {
+      // What the window holds goes out now; a destination that does not take it in time is sent
+      // it again after the restart (nothing was committed for it).
+      await Promise.race([window.flush(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+      stopping.abort();
+      await consumer.stop();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { getHeapStatistics } from 'node:v8';
 import type { Bus, Consumer } from '../bus/bus';
 import { EmbeddedBus } from '../bus/embedded/embedded-bus';
-import { topicNames } from '../bus/topics';
+import { compactedTopics, topicNames } from '../bus/topics';
 import type { Config } from '../config/config';
 import { describeConfig } from '../config/load';
 import { Router } from 'express';
@@ -21,6 +21,7 @@ import { GROUPS } from '../bus/topics';
 import { systemClock, type Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
 import { createMetrics, type Metrics } from '../shared/metrics';
+import { useSchemaHistory } from '../shared/avro';
 import { startMetricsSink } from '../sinks/metrics/worker';
 import { startMistApi, type MistApiHandle } from '../mistapi/worker';
 import { startNotify } from '../notify/worker';
@@ -56,7 +57,7 @@ export async function createBus(config: Config, logger: Logger, clock: Clock = s
   return new EmbeddedBus({
     dataDir: config.dataDir,
     topics,
-    compacted: [topics.incidents, topics.recoveries, topics.inventory, topics.backfill],
+    compacted: compactedTopics(topics),
     maxBacklogBytes: config.ingress.maxBacklogBytes,
     rawGroup: GROUPS.normalizer,
     maxLetterBytes: config.ingress.maxBodyBytes,
@@ -69,6 +70,7 @@ export async function createBus(config: Config, logger: Logger, clock: Clock = s
 /** Starts the configured roles: consumers first, then the bus (replaying what a crash left), then HTTP. */
 export async function run(config: Config, logger: Logger, options: RunOptions = {}): Promise<Runtime> {
   logger.info('starting mistbridge', describeConfig(config));
+  if (config.schemaHistoryDir) useSchemaHistory(config.schemaHistoryDir);
   const clock = options.clock ?? systemClock;
   const topics = topicNames(config.topicPrefix);
   // The metrics exist before the bus, which counts what it quarantines at start; lag is read from the bus at scrape time.

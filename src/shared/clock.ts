@@ -6,6 +6,8 @@ export interface Clock {
   now(): number;
   /** Calls `work` every `ms` until the returned function is called; never keeps the process alive. */
   every(ms: number, work: () => void): () => void;
+  /** Calls `work` once after `ms`, unless the returned function is called first; never keeps the process alive. */
+  after(ms: number, work: () => void): () => void;
 }
 
 export const systemClock: Clock = {
@@ -14,5 +16,10 @@ export const systemClock: Clock = {
     const timer = setInterval(work, ms);
     timer.unref();
     return () => clearInterval(timer);
+  },
+  after(ms, work) {
+    const timer = setTimeout(work, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
   },
 };

@@ -101,7 +101,8 @@ describe('notifications (CONTRACT section 9)', () => {
       expect(hook[1]!.incident).toMatchObject({ kind: 'device', state: 'resolved', resolve_reason: 'recovery_event' });
       expect(hook[1]!.incident).not.toHaveProperty('applied_event_ids');
       expect(hook[0]!.links.splunk).toMatch(/incident_id%3D[0-9a-f]{32}$/);
-      expect(await metricSum(pipeline, 'mistbridge_notifications_total', { destination: 'slack', outcome: 'sent' })).toBe(2);
+      // Counted once the destination's answer was read (just after the stand-in recorded it).
+      await eventually(async () => (await metricSum(pipeline, 'mistbridge_notifications_total', { destination: 'slack', outcome: 'sent' })) === 2, 'two sent');
     } finally {
       await pipeline.stop();
     }
@@ -137,7 +138,7 @@ describe('notifications (CONTRACT section 9)', () => {
       await postWebhook(pipeline.url, down('d420b0200002', 'AP-2', 1_700_000_000));
       await eventually(() => existsSync(join(pipeline.dataDir, 'dlq.ndjson')) && readFileSync(join(pipeline.dataDir, 'dlq.ndjson'), 'utf8').includes('notify_rejected'), 'the dead letter');
       const letter = JSON.parse(readFileSync(join(pipeline.dataDir, 'dlq.ndjson'), 'utf8').trim().split('\n').pop()!) as Json;
-      expect(letter).toMatchObject({ stage: 'notify', reason: 'notify_rejected', error: expect.stringMatching(/HTTP 400/) });
+      expect(letter).toMatchObject({ stage: 'notify', destination: 'slack', reason: 'notify_rejected', error: expect.stringMatching(/HTTP 400/) });
       expect(letter.error).not.toContain(chat.url.replace('http://', '') + '/slack'); // the host only, never the URL's path (its secret)
       expect(await metricSum(pipeline, 'mistbridge_notifications_total', { destination: 'slack', outcome: 'rejected' })).toBe(1);
     } finally {

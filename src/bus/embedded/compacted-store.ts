@@ -119,6 +119,11 @@ export class CompactedStore {
     return this.#committed[group] ?? 0;
   }
 
+  /** Whether `group` ever committed here. */
+  knows(group: string): boolean {
+    return this.#committed[group] !== undefined;
+  }
+
   get nextSeq(): number {
     return this.#nextSeq;
   }

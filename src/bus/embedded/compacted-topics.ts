@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { BusMessage, OutgoingMessage } from '../bus';
-import { CompactedStore } from './compacted-store';
+import { CompactedStore, type StoredRecord } from './compacted-store';
 import type { LogReader, TopicLog } from './topic-log';
 
 /** Entries of compacted topics are durable themselves: they never hold the raw journal back. */
@@ -9,7 +9,10 @@ export const NO_ROOT = Number.MAX_SAFE_INTEGER;
 /**
  * The compacted topics of the embedded bus (incidents, recoveries, inventory, back-fill marks):
  * each a CompactedStore on disk (the latest value per key, and every group's committed sequence
- * number) mirrored by the topic's in-memory log, which groups read like any other topic.
+ * number). The topic's in-memory log holds only what was appended during this run and not yet
+ * committed by every group; what came before (the store, as loaded) is read from the store, never
+ * copied into the log. One offset space: a message's offset is its sequence number, in the log,
+ * in a snapshot and in a group's committed position alike.
  */
 export class CompactedTopics {
   readonly #stores = new Map<string, CompactedStore>();
@@ -20,12 +23,11 @@ export class CompactedTopics {
    */
   readonly #seen = new Map<string, number>();
 
-  /** Loads every store into its log (throws what the file system said: the caller names DATA_DIR). */
-  constructor(dataDir: string, topics: readonly string[], log: (topic: string) => TopicLog<LogReader>) {
+  /** Loads every store (throws what the file system said: the caller names DATA_DIR). */
+  constructor(dataDir: string, topics: readonly string[]) {
     for (const topic of topics) {
       const store = new CompactedStore(join(dataDir, 'topics'), topic);
-      const target = log(topic);
-      for (const record of store.load()) target.append({ key: record.key, value: record.value, headers: record.headers, root: NO_ROOT, bytes: record.value.length, seq: record.seq });
+      store.load();
       this.#stores.set(topic, store);
       this.#seen.set(topic, store.nextSeq);
     }
@@ -48,21 +50,67 @@ export class CompactedTopics {
   snapshot(topic: string): BusMessage[] {
     return this.#store(topic)
       .live()
-      .map((record) => ({ topic, partition: 0, offset: String(record.seq), key: record.key, value: record.value, headers: record.headers }));
+      .map((record) => asMessage(topic, record));
   }
 
-  /** Where `group` resumes in the topic's log: after its stored position (ephemeral readers read everything). */
-  startPosition(log: TopicLog<LogReader>, group: string, ephemeral: boolean): number {
-    const store = this.#stores.get(log.name);
-    if (!store || ephemeral) return log.base;
+  /**
+   * Where `group` starts in the topic: the records before the log's first entry it has not
+   * committed (the latest of each key, from the store: Kafka's compaction rules), then the log
+   * from `position`. An ephemeral reader starts with every live record. A group the store has
+   * never seen starts at the end when `fromEnd`, and that position is committed at once.
+   */
+  start(log: TopicLog<LogReader>, group: string, options: { ephemeral: boolean; fromEnd: boolean }): { catchUp: BusMessage[]; position: number } {
+    const started = this.#start(log, group, options);
+    // Nothing to catch up on below the log (tombstoned or superseded records): committed up to it now.
+    if (!options.ephemeral && started.catchUp.length === 0) this.commitSeq(group, log.name, this.logStart(log));
+    return started;
+  }
+
+  /** The sequence number the topic's log starts at (what the store alone holds lies below it). */
+  logStart(log: TopicLog<LogReader>): number {
+    return log.at(log.base)?.seq ?? this.#seen.get(log.name)!;
+  }
+
+  #start(log: TopicLog<LogReader>, group: string, options: { ephemeral: boolean; fromEnd: boolean }): { catchUp: BusMessage[]; position: number } {
+    const store = this.#store(log.name);
+    const firstInLog = this.logStart(log);
+    if (options.ephemeral) return { catchUp: this.snapshot(log.name).filter((m) => Number(m.offset) < firstInLog), position: log.base };
+    if (options.fromEnd && !store.knows(group)) {
+      store.commit(group, this.#seen.get(log.name)!);
+      return { catchUp: [], position: log.end };
+    }
     const committed = store.committed(group);
-    for (let offset = log.base; offset < log.end; offset++) if ((log.at(offset)!.seq ?? 0) >= committed) return offset;
-    return log.end;
+    const catchUp = store
+      .live()
+      .filter((r) => r.seq >= committed && r.seq < firstInLog)
+      .map((r) => asMessage(log.name, r));
+    let position = log.base;
+    while (position < log.end && (log.at(position)!.seq ?? 0) < committed) position++;
+    return { catchUp, position };
+  }
+
+  /** Stores `group`'s position: everything below sequence number `next` is committed. */
+  commitSeq(group: string, topic: string, next: number): void {
+    this.#stores.get(topic)?.commit(group, next);
   }
 
   /** Stores `group`'s position after it committed up to `position` in the topic's log. */
   commit(group: string, log: TopicLog<LogReader>, position: number): void {
-    this.#stores.get(log.name)?.commit(group, log.at(position)?.seq ?? this.#seen.get(log.name)!);
+    this.commitSeq(group, log.name, log.at(position)?.seq ?? this.#seen.get(log.name)!);
+  }
+
+  /** The first sequence number `group` has not committed. */
+  committed(group: string, topic: string): number {
+    return this.#store(topic).committed(group);
+  }
+
+  /** Sequence numbers appended that `group` has not committed. */
+  lag(group: string, topic: string): number {
+    return Math.max(0, this.#seen.get(topic)! - this.#store(topic).committed(group));
+  }
+
+  knows(group: string, topic: string): boolean {
+    return this.#store(topic).knows(group);
   }
 
   async abandon(): Promise<void> {
@@ -74,4 +122,8 @@ export class CompactedTopics {
     if (!store) throw new Error(`${topic} is not a compacted topic`);
     return store;
   }
+}
+
+function asMessage(topic: string, record: StoredRecord): BusMessage {
+  return { topic, partition: 0, offset: String(record.seq), key: record.key, value: record.value, headers: record.headers };
 }

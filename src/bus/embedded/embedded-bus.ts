@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { REDRIVE_TOPIC_HEADER } from '../../dlq/letters';
 import type { Logger } from '../../shared/logger';
 import type { Topics } from '../topics';
-import type { BatchContext, Bus, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
+import type { BatchContext, Bus, BusMessage, ConsumeOptions, Consumer, OutgoingMessage, Writability } from '../bus';
 import { BusUnavailableError } from '../bus';
 import { CompactedTopics, NO_ROOT } from './compacted-topics';
 import { DlqFile } from './dlq-file';
@@ -64,7 +64,7 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     this.dlq = new DlqFile(join(options.dataDir, 'dlq.ndjson'));
     this.#raw = new RawTopic({ dataDir: options.dataDir, topic: options.topics.raw, maxLetterBytes: options.maxLetterBytes, logger: options.logger, now: options.now ?? Date.now, onQuarantine: options.onQuarantine }, this.dlq);
     try {
-      this.#compacted = new CompactedTopics(options.dataDir, options.compacted ?? [options.topics.incidents], (topic) => this.log(topic));
+      this.#compacted = new CompactedTopics(options.dataDir, options.compacted ?? [options.topics.incidents]);
     } catch (err) {
       throw new DataDirError(options.dataDir, err as Error);
     }
@@ -80,7 +80,7 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     this.#started = true;
     const raw = this.log(this.options.topics.raw);
     raw.base = this.#raw.journal.checkpointOffset;
-    for (const consumer of raw.groups.values()) consumer.positions.set(raw.name, raw.base);
+    for (const consumer of raw.groups.values()) consumer.moveTo(raw.name, raw.base);
     this.#rawAppended = raw.base;
     for (const record of replay) this.#appendRaw(record.offset, record.key, record.value, record.headers);
     this.#rawAppended = this.#raw.journal.nextOffset;
@@ -89,10 +89,9 @@ export class EmbeddedBus implements Bus, ConsumerHost {
 
   writable(): Writability {
     if (!this.#started || this.#closed) return { ok: false, reason: 'bus not started', retryAfterS: 5 };
-    // What is held in memory (webhooks not yet normalized, events not yet delivered) is the bound.
-    let held = 0;
-    for (const log of this.#topics.values()) held += log.bytes;
-    if (held >= this.options.maxBacklogBytes) return { ok: false, reason: 'backlog over its bound', retryAfterS: 5 };
+    // What is held in memory (webhooks not yet normalized, events not yet delivered) is the bound;
+    // compacted topics are durable state of their own, never webhook backlog.
+    if (this.#backlogBytes(true) >= this.options.maxBacklogBytes) return { ok: false, reason: 'backlog over its bound', retryAfterS: 5 };
     const refused = this.#raw.unwritable();
     return refused ? { ok: false, ...refused } : { ok: true };
   }
@@ -152,7 +151,7 @@ export class EmbeddedBus implements Bus, ConsumerHost {
 
   /** Waits while derived messages held in memory are over the backlog bound (they drain as groups commit). */
   async #waitForRoom(signal?: AbortSignal): Promise<void> {
-    while (this.#derivedBytes() >= this.options.maxBacklogBytes) {
+    while (this.#backlogBytes(false) >= this.options.maxBacklogBytes) {
       if (signal?.aborted || this.#dead) throw new BusUnavailableError('stopped while waiting for the backlog to drain');
       this.#raw.journal.noteBackPressure();
       await new Promise<void>((resolve) => {
@@ -169,9 +168,10 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     }
   }
 
-  #derivedBytes(): number {
+  /** Bytes of messages held in memory that derive from webhooks (and of the webhooks themselves, with `raw`). */
+  #backlogBytes(raw: boolean): number {
     let held = 0;
-    for (const [topic, log] of this.#topics) if (topic !== this.options.topics.raw && !this.#compacted.has(topic)) held += log.bytes;
+    for (const [topic, log] of this.#topics) if ((raw || topic !== this.options.topics.raw) && !this.#compacted.has(topic)) held += log.bytes;
     return held;
   }
 
@@ -185,20 +185,26 @@ export class EmbeddedBus implements Bus, ConsumerHost {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     const consumer = new EmbeddedConsumer(this, options, this.options.logger);
-    const initial = [];
     for (const topic of options.topics) {
       const log = this.log(topic);
       if (log.groups.has(consumer.group)) throw new Error(`group ${consumer.group} already consumes ${topic} in this process`);
       log.groups.set(consumer.group, consumer);
-      if (options.ephemeral && this.#compacted.has(topic)) {
-        // A private view of a compacted topic: its whole state first (the in-memory log is trimmed), then what follows.
-        initial.push(...this.#compacted.snapshot(topic));
-        consumer.positions.set(topic, log.end);
-      } else consumer.positions.set(topic, this.#compacted.startPosition(log, consumer.group, options.ephemeral ?? false));
     }
     this.#consumers.add(consumer);
-    await consumer.start(initial);
+    await consumer.start();
     return consumer;
+  }
+
+  /** @internal where a consumer starts (again) in `topic`. */
+  startOf(consumer: EmbeddedConsumer, topic: string): { catchUp: BusMessage[]; position: number } {
+    const log = this.log(topic);
+    if (this.#compacted.has(topic)) return this.#compacted.start(log, consumer.group, { ephemeral: consumer.ephemeral, fromEnd: consumer.fromEnd });
+    return { catchUp: [], position: consumer.committedPosition(topic) ?? (consumer.fromEnd ? log.end : log.base) };
+  }
+
+  /** Compacted topics only (sequence numbers): what a projection needs to tell delivered from not. */
+  async committedOffsets(group: string, topic: string): Promise<Map<number, string | null>> {
+    return new Map([[0, this.#compacted.knows(group, topic) ? String(this.#compacted.committed(group, topic)) : null]]);
   }
 
   /** @internal */ log(topic: string): TopicLog<EmbeddedConsumer> {
@@ -226,8 +232,12 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     this.#advanceCheckpoint();
   }
 
+  /** @internal */ caughtUp(group: string, topic: string, next: number): void {
+    if (!this.#dead) this.#compacted.commitSeq(group, topic, Number.isFinite(next) ? next : this.#compacted.logStart(this.log(topic)));
+  }
+
   /** @internal a handler's context: derived messages inherit the oldest root of its batch. */
-  contextFor(root: number, signal: AbortSignal, generation: number): BatchContext {
+  contextFor(root: number, signal: AbortSignal, generation: number): Omit<BatchContext, 'defer'> {
     return {
       signal,
       generation,
@@ -238,8 +248,14 @@ export class EmbeddedBus implements Bus, ConsumerHost {
 
   async lag() {
     const out: Array<{ group: string; topic: string; partition: number; lag: number }> = [];
-    for (const [topic, log] of this.#topics)
-      for (const [group, consumer] of log.groups) if (!consumer.ephemeral) out.push({ group, topic, partition: 0, lag: log.end - consumer.committedOf(topic) });
+    for (const [topic, log] of this.#topics) {
+      for (const [group, consumer] of log.groups) {
+        if (consumer.ephemeral) continue;
+        // Compacted topics count in sequence numbers: a catch-up from the store is lag too.
+        const lag = this.#compacted.has(topic) ? this.#compacted.lag(group, topic) : log.end - consumer.committedOf(topic);
+        out.push({ group, topic, partition: 0, lag });
+      }
+    }
     return out;
   }
 

@@ -1,35 +1,48 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../shared/logger';
-import { fitting } from '../../shared/chunks';
+import { chunks, fitting } from '../../shared/chunks';
 import type { BatchContext, BusMessage, ConsumeOptions, Consumer } from '../bus';
-import { AssignmentGate, chunkRunner } from '../consumer-core';
+import { AssignmentGate, CommitQueue, batchDue, chunkRunner } from '../consumer-core';
 import type { TopicLog } from './topic-log';
 
 /** What a consumer needs of the embedded bus. */
 export interface ConsumerHost {
   log(topic: string): TopicLog<EmbeddedConsumer>;
+  /** Where the consumer starts in `topic`: what precedes the log for it (compacted topics), and its log position. */
+  startOf(consumer: EmbeddedConsumer, topic: string): { catchUp: BusMessage[]; position: number };
   /** How many messages from `position` the group may take at once. */
   batchLimit(topic: string, group: string, position: number, limit: number): number;
-  /** Called after the handler resolved for everything below `position`. */
+  /** Called once the group's messages below `position` in the topic's log are done. */
   committed(group: string, topic: string, position: number, ephemeral: boolean): void;
+  /** Called once a compacted topic's records below sequence number `next` (a catch-up; Infinity: all of it, up to the log) are done. */
+  caughtUp(group: string, topic: string, next: number): void;
   /** A handler's context: derived messages inherit the oldest root of the batch. */
-  contextFor(root: number, signal: AbortSignal, generation: number): BatchContext;
+  contextFor(root: number, signal: AbortSignal, generation: number): Omit<BatchContext, 'defer'>;
   forget(consumer: EmbeddedConsumer): void;
 }
 
+type Done = { topic: string; position: number } | { topic: string; seq: number };
+
 /**
  * One group's consume loop on the embedded bus: one partition per topic, topics taking turns,
- * batches bounded by count and bytes, a linger from the oldest waiting message, and the commit
- * (its position) only after the chunk runner saw the handler through.
+ * batches by the consumer core's rule (full, or the oldest waited its linger), and the commit
+ * only after the chunk runner saw the handler through and its deferred effects are done. The
+ * read position runs ahead of the committed one while effects are outstanding.
  */
 export class EmbeddedConsumer implements Consumer {
   readonly group: string;
   readonly ephemeral: boolean;
+  /** Read positions in each topic's log. */
   readonly positions = new Map<string, number>();
+  /** Committed positions: what the journal and the log may forget. */
+  readonly #committed = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #gate = new AssignmentGate();
+  #commits: CommitQueue<Done>;
   #loop: Promise<void> | null = null;
   #running = true;
+  /** Aborted when an effect failed: the assignment is rebuilt from the last commit before anything else is read. */
+  #rewind = new AbortController();
   /** Where the next batch is looked for first: topics take turns, so a busy one cannot starve another. */
   #turn = 0;
 
@@ -40,10 +53,44 @@ export class EmbeddedConsumer implements Consumer {
   ) {
     this.ephemeral = options.ephemeral ?? false;
     this.group = this.ephemeral ? `${options.group}-${randomUUID()}` : options.group;
+    this.#commits = this.#newCommits();
+  }
+
+  #newCommits(): CommitQueue<Done> {
+    return new CommitQueue<Done>(
+      (done) => {
+        if ('seq' in done) {
+          if (!this.ephemeral) this.host.caughtUp(this.group, done.topic, done.seq);
+          return;
+        }
+        this.#committed.set(done.topic, done.position);
+        this.host.committed(this.group, done.topic, done.position, this.ephemeral);
+      },
+      (err) => {
+        if (!this.#running) return; // stopped: the next start re-reads from the last commit anyway
+        this.logger.error('a batch effect failed; the group re-reads from its last commit', { group: this.group, error: err.message });
+        this.#rewind.abort();
+      },
+    );
   }
 
   committedOf(topic: string): number {
-    return this.positions.get(topic) ?? 0;
+    return this.#committed.get(topic) ?? this.positions.get(topic) ?? 0;
+  }
+
+  /** The committed log position in `topic`, once placed there. */
+  committedPosition(topic: string): number | undefined {
+    return this.#committed.get(topic);
+  }
+
+  get fromEnd(): boolean {
+    return this.options.fromEnd ?? false;
+  }
+
+  /** Reads and commits from `position` on (the raw topic, once the journal says where it starts). */
+  moveTo(topic: string, position: number): void {
+    this.positions.set(topic, position);
+    this.#committed.set(topic, position);
   }
 
   ready(): boolean {
@@ -54,37 +101,79 @@ export class EmbeddedConsumer implements Consumer {
     return this.ready() ? this.#gate.generation : null;
   }
 
-  async start(initial: BusMessage[]): Promise<void> {
+  /** Joins: positions from the bus, the state rebuild (onAssign), then the loop. */
+  async start(): Promise<void> {
+    const catchUp = this.#place();
+    await this.#assign();
+    this.#loop = this.#runLoop(catchUp);
+  }
+
+  /** Read and committed positions from the bus; returns the catch-up of each compacted topic. */
+  #place(): Map<string, BusMessage[]> {
+    const catchUp = new Map<string, BusMessage[]>();
+    for (const topic of this.options.topics) {
+      const start = this.host.startOf(this, topic);
+      this.positions.set(topic, start.position);
+      this.#committed.set(topic, start.position);
+      if (start.catchUp.length > 0) catchUp.set(topic, start.catchUp);
+    }
+    return catchUp;
+  }
+
+  async #assign(): Promise<void> {
     let failure: Error | null = null;
     await this.#gate.assign(
       (generation) => this.options.onAssign?.(this.options.topics.map((topic) => ({ topic, partitions: [0] })), generation),
       (err) => (failure = err),
     );
     if (failure) throw failure;
-    this.#loop = this.#runLoop(initial);
   }
 
-  async #runLoop(initial: BusMessage[]): Promise<void> {
-    const runner = chunkRunner({ group: this.group, handler: this.options.handler, logger: this.logger, signal: this.#abort.signal, stage: this.options.stage, onRedriven: this.options.onRedriven });
-    const context = (root: number): BatchContext => this.host.contextFor(root, this.#abort.signal, this.#gate.generation);
-    const stillOwner = (): boolean => this.#running;
-    if (initial.length > 0 && !(await runner.run(initial, context(Number.MAX_SAFE_INTEGER), { topic: initial[0]!.topic, partition: 0, stillOwner }))) return;
+  async #runLoop(firstCatchUp: Map<string, BusMessage[]>): Promise<void> {
+    const runner = chunkRunner({ group: this.group, handler: this.options.handler, logger: this.logger, stage: this.options.stage, destination: this.options.destination, onRedriven: this.options.onRedriven });
+    let catchUp = firstCatchUp;
     while (this.#running) {
-      const next = await this.#nextBatch();
-      if (!next) continue;
-      const { topic, messages, end, root } = next;
-      if (!(await runner.run(messages, context(root), { topic, partition: 0, stillOwner }))) break;
-      this.positions.set(topic, end);
-      this.host.committed(this.group, topic, end, this.ephemeral);
-      // Batches that need no I/O must not keep timers and sockets waiting behind an endless run of them.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      const signal = AbortSignal.any([this.#abort.signal, this.#gate.signal, this.#rewind.signal]);
+      const context = (root: number) => this.host.contextFor(root, signal, this.#gate.generation);
+      const stillOwner = (): boolean => !signal.aborted;
+      for (const [topic, messages] of catchUp) {
+        const all = chunks(messages, (m) => m.value?.length ?? 0, this.options.maxBatch ?? 500, this.options.maxBatchBytes);
+        for (const [i, chunk] of all.entries()) {
+          const effects = await runner.run(chunk, context(Number.MAX_SAFE_INTEGER), { topic, partition: 0, stillOwner });
+          if (!effects) break;
+          // The last chunk commits up to the log (records in between were superseded or tombstoned).
+          await this.#commits.add({ topic, seq: i === all.length - 1 ? Infinity : Number(chunk[chunk.length - 1]!.offset) + 1 }, effects);
+        }
+      }
+      while (!signal.aborted) {
+        const next = await this.#nextBatch(signal);
+        if (!next) continue;
+        const { topic, messages, end, root } = next;
+        const effects = await runner.run(messages, context(root), { topic, partition: 0, stillOwner });
+        if (!effects) break;
+        this.positions.set(topic, end);
+        await this.#commits.add({ topic, position: end }, effects);
+        // Batches that need no I/O must not keep timers and sockets waiting behind an endless run of them.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (!this.#running) return;
+      // An effect failed: its batches (and those after) are read again, against rebuilt state.
+      await this.#commits.drained();
+      this.#commits = this.#newCommits();
+      this.#rewind = new AbortController();
+      catchUp = this.#place();
+      try {
+        await this.#assign();
+      } catch (err) {
+        this.logger.error('state rebuild failed; the group stops until the process restarts', { group: this.group, error: (err as Error).message });
+        return;
+      }
     }
   }
 
-  async #nextBatch(): Promise<{ topic: string; messages: BusMessage[]; end: number; root: number } | null> {
+  async #nextBatch(signal: AbortSignal): Promise<{ topic: string; messages: BusMessage[]; end: number; root: number } | null> {
     const topics = this.options.topics;
     const maxBatch = this.options.maxBatch ?? 500;
-    const lingerMs = this.options.lingerMs ?? 0;
     for (let i = 0; i < topics.length; i++) {
       const topic = topics[(this.#turn + i) % topics.length]!;
       const log = this.host.log(topic);
@@ -92,34 +181,33 @@ export class EmbeddedConsumer implements Consumer {
       if (log.end <= position) continue;
       this.#turn = (this.#turn + i + 1) % topics.length;
       const limit = this.host.batchLimit(topic, this.options.group, position, maxBatch);
-      if (lingerMs > 0 && log.end - position < limit) {
-        const waited = performance.now() - (log.at(position)?.appendedAt ?? performance.now());
-        if (waited < lingerMs) await this.#wait([topic], lingerMs - waited, () => log.end - position >= limit);
-      }
-      if (!this.#running) return null;
+      const due = batchDue({ count: log.end - position, bytes: 0, oldestAt: log.at(position)?.appendedAt }, performance.now(), { maxBatch: limit, lingerMs: this.options.lingerMs });
+      if (!due.due) await this.#wait([topic], due.waitMs, () => log.end - position >= limit, signal);
+      if (signal.aborted) return null;
       const count = fitting((k) => log.at(position + k)?.bytes, limit, this.options.maxBatchBytes);
       const messages: BusMessage[] = [];
       let root = Number.MAX_SAFE_INTEGER;
       for (let offset = position; offset < position + count; offset++) {
         const entry = log.at(offset)!;
         root = Math.min(root, entry.root);
-        messages.push({ topic, partition: 0, offset: String(entry.offset ?? offset), key: entry.key, value: entry.value, headers: entry.headers });
+        // Raw entries carry their journal offset, compacted ones their sequence number: what messages and letters name.
+        messages.push({ topic, partition: 0, offset: String(entry.offset ?? entry.seq ?? offset), key: entry.key, value: entry.value, headers: entry.headers });
       }
       return { topic, messages, end: position + count, root };
     }
-    await this.#wait(topics, 0, () => false);
+    await this.#wait(topics, 0, () => false, signal);
     return null;
   }
 
   /** Waits for new messages on `topics` (or `timeoutMs`, when > 0) or until stopped. */
-  #wait(topics: string[], timeoutMs: number, done: () => boolean): Promise<void> {
+  #wait(topics: string[], timeoutMs: number, done: () => boolean, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const logs = topics.map((t) => this.host.log(t));
       let timer: NodeJS.Timeout | undefined;
       const finish = (): void => {
         if (timer) clearTimeout(timer);
         for (const log of logs) log.waiters.delete(wake);
-        this.#abort.signal.removeEventListener('abort', finish);
+        signal.removeEventListener('abort', finish);
         resolve();
       };
       const wake = (): void => {
@@ -128,7 +216,7 @@ export class EmbeddedConsumer implements Consumer {
       };
       for (const log of logs) log.waiters.add(wake);
       if (timeoutMs > 0) timer = setTimeout(finish, timeoutMs);
-      this.#abort.signal.addEventListener('abort', finish, { once: true });
+      signal.addEventListener('abort', finish, { once: true });
     });
   }
 
@@ -141,6 +229,8 @@ export class EmbeddedConsumer implements Consumer {
   async stop(): Promise<void> {
     this.abort();
     await this.#loop;
+    // Effects already under way (a notification being sent) still commit when they are done.
+    await this.#commits.drained();
     this.host.forget(this);
   }
 }

@@ -142,6 +142,17 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
     await readToEnd(this.#kafka, this.#admin, this.config.sessionTimeoutMs, topic, each, partitions);
   }
 
+  async committedOffsets(group: string, topic: string): Promise<Map<number, string | null>> {
+    await this.start();
+    const [committed] = await this.#admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset) >= 0n ? p.offset : null]));
+  }
+
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    await this.start();
+    return new Map((await this.#admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
+  }
+
   /** Kafka's default (murmur2) partition of `key` in `topic`, as the producer chooses it. */
   async partitionOf(topic: string): Promise<(key: string) => number> {
     let count = this.#partitionCounts.get(topic);

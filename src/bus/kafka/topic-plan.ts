@@ -41,6 +41,7 @@ export function topicPlan(
     { topic: topics.recoveries, ...base, configEntries: compacted },
     { topic: topics.inventory, ...base, configEntries: compacted },
     { topic: topics.backfill, ...base, configEntries: compacted },
+    { topic: topics.redrive, ...base, configEntries: [retention(86400_000), minIsr, maxMessage(2 * maxBodyBytes)] },
     { topic: topics.dlq, ...base, configEntries: [retention(30 * 86400_000), minIsr, maxMessage((maxBodyBytes * 4) / 3)] },
   ];
 }

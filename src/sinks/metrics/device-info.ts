@@ -14,11 +14,14 @@ export class DeviceInfo {
   readonly #known = new Map<string, Labels>();
   /** What the Mist API inventory says: its values win over what events carry. */
   readonly #inventory = new Map<string, Partial<Labels>>();
+  /** Devices some event named (their series stay when the inventory's partition moves away). */
+  readonly #observed = new Set<string>();
 
   constructor(private readonly gauge: Gauge) {}
 
   observe(event: Pick<MistEvent, 'device_mac' | 'device_type' | 'device_name' | 'site_id' | 'site_name' | 'attributes'>): void {
     if (!event.device_mac) return;
+    this.#observed.add(event.device_mac);
     this.#update(event.device_mac, {
       device_type: event.device_type ?? undefined,
       device_name: event.device_name ?? undefined,
@@ -32,6 +35,18 @@ export class DeviceInfo {
     const values = { device_type: device.type ?? undefined, device_name: device.name ?? undefined, model: device.model ?? undefined, site_id: device.site_id ?? undefined, site_name: device.site_name ?? undefined };
     this.#inventory.set(device.mac, values);
     this.#update(device.mac, values);
+  }
+
+  /** Forgets the inventory (a new assignment loads its partitions'): devices only it named lose their series. */
+  resetInventory(): void {
+    for (const mac of this.#inventory.keys()) {
+      const known = this.#known.get(mac);
+      if (known && !this.#observed.has(mac)) {
+        this.gauge.remove(known);
+        this.#known.delete(mac);
+      }
+    }
+    this.#inventory.clear();
   }
 
   #update(mac: string, values: Partial<Omit<Labels, 'device_mac'>>): void {

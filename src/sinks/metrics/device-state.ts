@@ -24,6 +24,13 @@ export class DeviceUp {
     this.#known.set(labels.device_mac, { labels, at });
   }
 
+  /** Removes every series (a new assignment brings its own devices). */
+  reset(): void {
+    for (const { labels } of this.#known.values()) this.gauge.remove(labels);
+    this.#known.clear();
+    this.#inventoried.clear();
+  }
+
   remove(mac: string, inventoryGone = false): void {
     if (inventoryGone) this.#inventoried.delete(mac);
     const before = this.#known.get(mac);

@@ -1,12 +1,13 @@
 import type { Consumer, OutgoingMessage } from '../../bus/bus';
+import { Projection } from '../../bus/projection';
 import { GROUPS } from '../../bus/topics';
 import { lettersFor, sendDeadLetters } from '../../dlq/dead-letter';
-import { decodeOrDeadLetter } from '../../domain/decode';
+import { sourceTopic } from '../../dlq/letters';
+import { decodeOrDeadLetter, decodeSnapshot } from '../../domain/decode';
 import { incidentCodec } from '../../domain/incident';
 import { eventCodec } from '../../domain/mist-event';
 import { canonicalTopic } from '../../domain/topic';
 import { KNOWN_TOPICS, KNOWN_TYPES } from '../../normalizer/catalogue';
-import { SCHEMA_HEADER } from '../../shared/avro';
 import { LabelLimiter } from '../../shared/label-limiter';
 import type { RoleDeps } from '../../shared/role-deps';
 import { DeviceInfo } from './device-info';
@@ -19,7 +20,9 @@ export type MetricsSinkDeps = RoleDeps;
 /**
  * mist.events → `mistbridge_events_total`, `mistbridge_event_delay_seconds` (bounded labels),
  * `mistbridge_device_info`;
- * mist.incidents → incident and device gauges, starting from the compacted state at assignment.
+ * mist.incidents and mist.inventory → incident and device gauges: a projection of the assigned
+ * partitions, rebuilt from the compacted topics at every assignment (the series of partitions
+ * this replica no longer owns go with it) and fenced by its generation.
  */
 export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer> {
   const family = deps.metrics.events!;
@@ -28,6 +31,11 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
   const states = new DeviceUp(family.deviceUp);
   const gauges = new IncidentGauges(family, states);
   const devices = new DeviceInfo(family.deviceInfo);
+  const projection = new Projection(() => {
+    gauges.reset();
+    states.reset();
+    devices.resetInventory();
+  });
   const inventoried = (key: string, value: Buffer | null): void => {
     const record = decodeInventory(value);
     if (record?.kind !== 'device') {
@@ -45,43 +53,44 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
     group: GROUPS.metrics,
     stage: 'metrics',
     onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'metrics' }, count),
-    topics: [deps.topics.events, deps.topics.incidents, deps.topics.inventory],
+    topics: [deps.topics.events, deps.topics.incidents, deps.topics.inventory, deps.topics.redrive],
     maxBatch: 1000,
-    onAssign: async (assignment) => {
-      const partitions = assignment.find((a) => a.topic === deps.topics.incidents)?.partitions ?? [];
-      gauges.reset();
-      for (const message of await deps.bus.snapshot(deps.topics.incidents, partitions)) {
-        if (message.value) gauges.apply(message.key, incidents.decode(message.value, message.headers[SCHEMA_HEADER]), false);
-      }
-      // The inventoried devices of this replica's partitions (CONTRACT section 4).
-      const inventoryPartitions = assignment.find((a) => a.topic === deps.topics.inventory)?.partitions ?? [];
-      for (const message of await deps.bus.snapshot(deps.topics.inventory, inventoryPartitions)) inventoried(message.key, message.value);
-    },
-    handler: async (batch, context) => {
-      const dead: OutgoingMessage[] = [];
-      for (const message of batch) {
-        if (message.topic === deps.topics.inventory) {
-          inventoried(message.key, message.value);
-          continue;
+    onAssign: (assignment, generation) =>
+      projection.rebuild(generation, async () => {
+        const owned = (topic: string): number[] => assignment.find((a) => a.topic === topic)?.partitions ?? [];
+        for (const { message, value } of decodeSnapshot(incidents, await deps.bus.snapshot(deps.topics.incidents, owned(deps.topics.incidents)), deps.logger, deps.topics.incidents)) {
+          gauges.apply(message.key, value, false);
         }
-        if (message.topic === deps.topics.incidents) {
-          if (message.value === null) gauges.apply(message.key, null, true);
-          else {
-            const incident = decodeOrDeadLetter(incidents, { ...message, value: message.value }, dead, letter);
-            if (incident) gauges.apply(message.key, incident, true);
+        // The inventoried devices of this replica's partitions (CONTRACT section 4).
+        for (const message of await deps.bus.snapshot(deps.topics.inventory, owned(deps.topics.inventory))) inventoried(message.key, message.value);
+      }),
+    handler: (batch, context) =>
+      projection.apply(context.generation, async () => {
+        const dead: OutgoingMessage[] = [];
+        for (const message of batch) {
+          const topic = sourceTopic(message);
+          if (topic === deps.topics.inventory) {
+            inventoried(message.key, message.value);
+            continue;
           }
-          continue;
+          if (topic === deps.topics.incidents) {
+            if (message.value === null) gauges.apply(message.key, null, true);
+            else {
+              const incident = decodeOrDeadLetter(incidents, { ...message, value: message.value }, dead, letter);
+              if (incident) gauges.apply(message.key, incident, true);
+            }
+            continue;
+          }
+          const event = message.value && decodeOrDeadLetter(events, { ...message, value: message.value }, dead, letter);
+          if (!event) continue;
+          const label = topicLabel.value(canonicalTopic(event.topic));
+          family.total.inc({ topic: label, type: typeLabel.value(event.type), severity: event.severity });
+          devices.observe(event);
+          // An event that carried no usable time has no delay to report.
+          // Back-filled events (attributes.source = api) arrived late by design: not a delay of Mist's.
+          if (event.time_source !== 'received' && event.attributes.source !== 'api') family.delay.observe({ topic: label }, Math.max(0, event.received_at - event.timestamp) / 1000);
         }
-        const event = message.value && decodeOrDeadLetter(events, { ...message, value: message.value }, dead, letter);
-        if (!event) continue;
-        const topic = topicLabel.value(canonicalTopic(event.topic));
-        family.total.inc({ topic, type: typeLabel.value(event.type), severity: event.severity });
-        devices.observe(event);
-        // An event that carried no usable time has no delay to report.
-        // Back-filled events (attributes.source = api) arrived late by design: not a delay of Mist's.
-        if (event.time_source !== 'received' && event.attributes.source !== 'api') family.delay.observe({ topic }, Math.max(0, event.received_at - event.timestamp) / 1000);
-      }
-      await sendDeadLetters(context.produce, deps, 'metrics', dead);
-    },
+        await sendDeadLetters(context.produce, deps, 'metrics', dead);
+      }),
   });
 }

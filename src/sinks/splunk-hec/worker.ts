@@ -1,6 +1,7 @@
 import type { BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
 import { GROUPS } from '../../bus/topics';
 import { lettersFor, sendDeadLetters } from '../../dlq/dead-letter';
+import { sourceTopic } from '../../dlq/letters';
 import { decodeOrDeadLetter } from '../../domain/decode';
 import { incidentCodec } from '../../domain/incident';
 import { eventCodec } from '../../domain/mist-event';
@@ -29,7 +30,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
     group: GROUPS.splunk,
     stage: 'splunk',
     onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'splunk' }, count),
-    topics: [deps.topics.events, deps.topics.incidents],
+    topics: [deps.topics.events, deps.topics.incidents, deps.topics.redrive],
     maxBatch: splunk.batchMaxEvents,
     lingerMs: splunk.lingerMs,
     handler: async (batch, context) => {
@@ -39,7 +40,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
       for (const message of batch) {
         if (!message.value) continue; // a tombstone: the incident was forgotten, nothing to index
         const withValue = { ...message, value: message.value };
-        if (message.topic === deps.topics.incidents) {
+        if (sourceTopic(message) === deps.topics.incidents) {
           const incident = decodeOrDeadLetter(incidents, withValue, dead, letter);
           if (incident) envelopes.push(incidentEnvelope(incident, settings.defaultIndex));
           else continue;

@@ -105,25 +105,23 @@ describe('chunks and the chunk runner', () => {
     const runner = chunkRunner({
       group: 'g',
       logger: silentLogger(),
-      signal: new AbortController().signal,
       handler: async () => {
         if (++calls < 3) throw new Error('broker hiccup');
       },
     });
     const context = { produce: async () => undefined, signal: new AbortController().signal, generation: 1 };
     // backoff starts at 200 ms full jitter: two failures take well under two seconds
-    expect(await runner.run([message(1)], context, { topic: 't', partition: 0, stillOwner: () => true })).toBe(true);
+    expect(await runner.run([message(1)], context, { topic: 't', partition: 0, stillOwner: () => true })).toEqual([]);
     expect(calls).toBe(3);
     let owned = true;
     const failing = chunkRunner({
       group: 'g',
       logger: silentLogger(),
-      signal: new AbortController().signal,
       handler: async () => {
         owned = false;
         throw new Error('rebalance in progress');
       },
     });
-    expect(await failing.run([message(1)], context, { topic: 't', partition: 0, stillOwner: () => owned })).toBe(false);
+    expect(await failing.run([message(1)], context, { topic: 't', partition: 0, stillOwner: () => owned })).toBeNull();
   });
 });

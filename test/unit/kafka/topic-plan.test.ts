@@ -7,7 +7,7 @@ describe('mistbridge topics: the topic plan (CONTRACT section 4)', () => {
     Object.fromEntries(plan.find((t) => t.topic === topic)!.configEntries.map((e) => [e.name, e.value]));
 
   it('creates the topics under the prefix with the configured partitions and replication', () => {
-    expect(plan.map((t) => t.topic)).toEqual(['acme.mist.raw', 'acme.mist.events', 'acme.mist.incidents', 'acme.mist.recoveries', 'acme.mist.inventory', 'acme.mist.backfill', 'acme.mist.dlq']);
+    expect(plan.map((t) => t.topic)).toEqual(['acme.mist.raw', 'acme.mist.events', 'acme.mist.incidents', 'acme.mist.recoveries', 'acme.mist.inventory', 'acme.mist.backfill', 'acme.mist.redrive', 'acme.mist.dlq']);
     expect(plan.every((t) => t.numPartitions === 12 && t.replicationFactor === 3)).toBe(true);
   });
 
@@ -18,6 +18,9 @@ describe('mistbridge topics: the topic plan (CONTRACT section 4)', () => {
     expect(config('acme.mist.recoveries')['cleanup.policy']).toBe('compact');
     expect(config('acme.mist.inventory')['cleanup.policy']).toBe('compact');
     expect(config('acme.mist.backfill')['cleanup.policy']).toBe('compact');
+    // Redriven records of compacted topics: never compacted state themselves, kept a day.
+    expect(config('acme.mist.redrive')['cleanup.policy']).toBeUndefined();
+    expect(config('acme.mist.redrive')['retention.ms']).toBe(String(86400_000));
   });
 
   it('sizes max.message.bytes so that a MAX_BODY_BYTES webhook and its dead letter fit (Kafka defaults to 1 MB)', () => {
