@@ -72,6 +72,10 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
   if (get('KAFKA_BROKERS') === undefined && roles.includes('ingress') && !roles.includes('normalizer'))
     problems.push('MISTBRIDGE_ROLES: on the embedded bus (KAFKA_BROKERS unset) a process with the ingress role must also run the normalizer role; add normalizer, or set KAFKA_BROKERS to run the roles apart');
 
+  // A bound below one body would answer 503 to every webhook that large, for ever.
+  if (raw.INGRESS_MAX_READING_BYTES !== undefined && get<number>('INGRESS_MAX_READING_BYTES')! < get<number>('MAX_BODY_BYTES')!)
+    problems.push(`INGRESS_MAX_READING_BYTES: must be at least MAX_BODY_BYTES (${get<number>('MAX_BODY_BYTES')}): a body that large could never be read`);
+
   const oauth2Values = ['MIST_OAUTH2_JWKS_URL', 'MIST_OAUTH2_ISSUER', 'MIST_OAUTH2_AUDIENCE'].map((name) => get<string>(name));
   if (oauth2Values.some((v) => v !== undefined) && oauth2Values.some((v) => v === undefined))
     problems.push('MIST_OAUTH2_JWKS_URL/MIST_OAUTH2_ISSUER/MIST_OAUTH2_AUDIENCE: set the three together or none');
@@ -117,7 +121,8 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       timeoutMs: get<number>('INGRESS_TIMEOUT_MS')!,
       // Set, they win; unset, a memory budget bounds them (a flood sheds with 503 before the pod's limit).
       maxBacklogBytes: raw.INGRESS_MAX_BACKLOG_BYTES === undefined && budget ? backlogBytes(budget.mb) : get<number>('INGRESS_MAX_BACKLOG_BYTES')!,
-      maxReadingBytes: raw.INGRESS_MAX_READING_BYTES === undefined && budget ? backlogBytes(budget.mb) : get<number>('INGRESS_MAX_READING_BYTES')!,
+      // A derived bound never falls below one body (a small budget would refuse every large webhook).
+      maxReadingBytes: raw.INGRESS_MAX_READING_BYTES === undefined && budget ? Math.max(backlogBytes(budget.mb), get<number>('MAX_BODY_BYTES')!) : get<number>('INGRESS_MAX_READING_BYTES')!,
     },
     memoryBudget: budget,
     drainTimeoutMs: get<number>('DRAIN_TIMEOUT_MS')!,

@@ -33,8 +33,9 @@ export class Coalescer<M> {
 
   add(messages: M[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ messages, resolve, reject });
-      this.#pendingBytes += messages.reduce((sum, m) => sum + this.options.size(m), 0);
+      const waiter = { messages, resolve, reject };
+      this.#pending.push(waiter);
+      this.#pendingBytes += this.#sizeOf(waiter);
       if (this.#pendingBytes >= this.options.maxBytes) this.#flush();
       else if (!this.#inFlight && !this.#timer) {
         if (this.options.lingerMs <= 0) this.#flush();
@@ -43,18 +44,32 @@ export class Coalescer<M> {
     });
   }
 
-  /** Sends what is pending now, unless a send is in flight: its end sends what gathered meanwhile. */
+  /**
+   * Sends what is pending now, at most `maxBytes` of it (at least one caller's), unless a send is
+   * in flight: its end sends what gathered meanwhile, a send at a time. A send never grows past the
+   * bound however much gathered (past the topic's max.message.bytes it would fail whole).
+   */
   #flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     if (this.#inFlight || this.#pending.length === 0) return;
-    const waiters = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    let bytes = 0;
+    let count = 0;
+    for (; count < this.#pending.length; count++) {
+      const size = this.#sizeOf(this.#pending[count]!);
+      if (count > 0 && bytes + size > this.options.maxBytes) break;
+      bytes += size;
+    }
+    const waiters = this.#pending.splice(0, count);
+    this.#pendingBytes -= bytes;
     this.#inFlight = this.#sendAll(waiters).finally(() => {
       this.#inFlight = null;
       this.#flush();
     });
+  }
+
+  #sizeOf(waiter: Waiter<M>): number {
+    return waiter.messages.reduce((sum, m) => sum + this.options.size(m), 0);
   }
 
   async #sendAll(waiters: Array<Waiter<M>>): Promise<void> {

@@ -11,6 +11,10 @@ import { KafkaBusConsumer, type KafkaConsumerHost } from './kafka-consumer';
 import { readToEnd } from './topic-reader';
 
 const PROBE_INTERVAL_MS = 1000;
+/** How long a scrape waits for fresh consumer lag before it answers with the last reading. */
+const LAG_DEADLINE_MS = 2000;
+
+type Lag = { group: string; topic: string; partition: number; lag: number };
 /** A coalesced send stays well under a broker's default request size (1 MiB messages are allowed alone). */
 const COALESCE_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -34,6 +38,8 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
   #started: Promise<void> | null = null;
   #probe: NodeJS.Timeout | null = null;
   #closed = false;
+  #lastLag: Lag[] = [];
+  #lagReading: Promise<Lag[]> | null = null;
 
   constructor(
     private readonly config: KafkaConfig,
@@ -167,8 +173,25 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
     return (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
   }
 
-  async lag() {
-    const out: Array<{ group: string; topic: string; partition: number; lag: number }> = [];
+  /**
+   * Per-group lag from the brokers' offsets. A scrape waits at most LAG_DEADLINE_MS for a fresh
+   * reading (a slow broker must not hang every /metrics) and otherwise answers with the last one.
+   */
+  async lag(): Promise<Lag[]> {
+    this.#lagReading ??= this.#readLag().then(
+      (lag) => {
+        this.#lastLag = lag;
+        return lag;
+      },
+      () => this.#lastLag,
+    ).finally(() => (this.#lagReading = null));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Lag[]>((resolve) => (timer = setTimeout(() => resolve(this.#lastLag), LAG_DEADLINE_MS)));
+    return Promise.race([this.#lagReading, late]).finally(() => clearTimeout(timer));
+  }
+
+  async #readLag(): Promise<Lag[]> {
+    const out: Lag[] = [];
     for (const consumer of this.#consumers) {
       if (consumer.ephemeral) continue;
       for (const topic of consumer.topics) {

@@ -189,14 +189,20 @@ export class HecSink {
   async #pollAcks(pending: PendingAck[], queue: number[][], signal: AbortSignal): Promise<void> {
     await this.#sleep(this.config.ackPollMs, signal);
     let acks: Record<string, boolean> = {};
+    // A failed poll is a retry of the events it asks about: counted as such (an outage of the ack
+    // endpoint used to look like nothing happening at all).
+    const failed = (details: Record<string, unknown>): void => {
+      this.metrics.events.inc({ outcome: 'retried' }, pending.reduce((sum, p) => sum + p.indices.length, 0));
+      this.#throttle.log('warn', 'ack', 'HEC ack poll failed', details);
+    };
     try {
       const body = Buffer.from(JSON.stringify({ acks: pending.map((p) => p.ackId) }));
       const reply = await this.client.post(`${ACK_PATH}?channel=${this.channel}`, body, { 'x-splunk-request-channel': this.channel }, signal);
       if (reply.status === 200) acks = (JSON.parse(reply.body) as { acks?: Record<string, boolean> }).acks ?? {};
-      else this.#throttle.log('warn', 'ack', 'HEC ack poll failed', { status: reply.status, body: reply.body.slice(0, 200) });
+      else failed({ status: reply.status, body: reply.body.slice(0, 200) });
     } catch (err) {
       if (signal.aborted) throw new AbortError();
-      this.#throttle.log('warn', 'ack', 'HEC ack poll failed', { error: (err as Error).message });
+      failed({ error: (err as Error).message });
     }
     const now = this.#now();
     for (let i = pending.length - 1; i >= 0; i--) {

@@ -149,6 +149,12 @@ describe('loadConfig (CONTRACT section 2)', () => {
     expect(problems({ MISTBRIDGE_ROLES: 'ingress', KAFKA_BROKERS: 'k:9092', MIST_WEBHOOK_SECRET: 's' })).toEqual([]);
   });
 
+  it('refuses a reading bound below one body when it is set, and raises a derived one to a body', () => {
+    expect(problems({ INGRESS_MAX_READING_BYTES: '1048576', MAX_BODY_BYTES: '5242880' })).toEqual([expect.stringMatching(/^INGRESS_MAX_READING_BYTES: must be at least MAX_BODY_BYTES \(5242880\)/)]);
+    const derived = loadConfig({ MEMORY_LIMIT_MB: '64', MAX_BODY_BYTES: String(20 * 1024 * 1024), MISTBRIDGE_CGROUP_ROOT: '/nonexistent' });
+    expect(derived.ingress.maxReadingBytes).toBe(20 * 1024 * 1024);
+  });
+
   it('accepts whole numbers in the forms deployment tools write them, and nothing else', () => {
     const config = loadConfig({ MAX_BODY_BYTES: '5.24288e+06', DRAIN_TIMEOUT_MS: '10000.0', SECURITY_QUIET_WINDOW_S: '2.592e+06', MIST_WEBHOOK_SECRET: 's' });
     expect(config.ingress.maxBodyBytes).toBe(5242880);

@@ -27,6 +27,25 @@ describe('Coalescer: produce coalescing', () => {
     expect(settled).toEqual(['a', 'b', 'cd']);
   });
 
+  it('never sends more than maxBytes at once, however much gathered while a send was in flight', async () => {
+    const { sends, send } = broker();
+    const c = new Coalescer<string>({ send, lingerMs: 0, maxBytes: 4, size: (m) => m.length, splits: () => false });
+    const settled: string[] = [];
+    void c.add(['aa']).then(() => settled.push('aa'));
+    await tick();
+    for (const m of ['bb', 'cc', 'dd', 'eeeeee', 'ff']) void c.add([m]).then(() => settled.push(m));
+    sends[0]!.ack();
+    await tick();
+    expect(sends.map((s) => s.messages)).toEqual([['aa'], ['bb', 'cc']]);
+    for (let i = 1; i < 5; i++) {
+      sends[i]!.ack();
+      await tick();
+    }
+    // A caller larger than the bound travels alone; nobody waits for a later send than needed.
+    expect(sends.map((s) => s.messages)).toEqual([['aa'], ['bb', 'cc'], ['dd'], ['eeeeee'], ['ff']]);
+    expect(settled).toEqual(['aa', 'bb', 'cc', 'dd', 'eeeeee', 'ff']);
+  });
+
   it('waits lingerMs for company, and flushes at once past maxBytes', async () => {
     jest.useFakeTimers({ doNotFake: ['setImmediate'] });
     try {

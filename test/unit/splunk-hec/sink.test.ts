@@ -116,6 +116,18 @@ describe('HecSink: the delivery state machine', () => {
     expect(sends.map((r) => r.events)).toEqual([['e0'], ['e0']]);
   });
 
+  it('counts what an ack poll that fails asks about as retried (a 503 from the ack endpoint is not silence)', async () => {
+    const { sink, metrics } = scripted([
+      hec(200, 0, 'Success', { ackId: 7 }),
+      hec(503, 9, 'Server is busy'),
+      hec(503, 9, 'Server is busy'),
+      { status: 200, headers: {}, body: JSON.stringify({ acks: { 7: true } }) },
+    ]);
+    await sink({ ack: true }).deliver(envelopes(3), signal);
+    const outcomes = Object.fromEntries((await metrics.events.get()).values.map((v) => [v.labels.outcome, v.value]));
+    expect(outcomes).toMatchObject({ retried: 6, delivered: 3 });
+  });
+
   it('pauses on a refused token and resumes, keeping every event', async () => {
     let pausedMeanwhile: unknown = null;
     const { sink, metrics, elapsed } = scripted([
