@@ -71,6 +71,8 @@ export interface NotifyDestination {
 export interface NotifyConfig {
   destinations: NotifyDestination[];
   groupMs: number;
+  /** Cap of every wait between retries of a message, Retry-After included. */
+  retryMaxMs: number;
   links: { splunk: string | null; grafana: string | null };
 }
 

@@ -216,6 +216,7 @@ function notifyConfig(get: <T>(name: string) => T | undefined, file: FileSetting
   return {
     destinations: [...fromEnv, ...fromFile],
     groupMs: get<number>('NOTIFY_GROUP_S')! * 1000,
+    retryMaxMs: get<number>('NOTIFY_RETRY_MAX_MS')!,
     links: { splunk: get<string>('NOTIFY_LINK_SPLUNK') ?? null, grafana: get<string>('NOTIFY_LINK_GRAFANA') ?? null },
   };
 }

@@ -129,6 +129,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'NOTIFY_WEBHOOK_URL', schema: url, secret: true, doc: 'generic: POST of `{transition, incident, links}` per transition' },
   { name: 'NOTIFY_MIN_SEVERITY', schema: z.enum(SEVERITIES), default: 'medium', doc: 'transitions of incidents below this severity are not sent' },
   { name: 'NOTIFY_GROUP_S', schema: int(0, 3600), default: '30', doc: 'transitions within this window to one destination go out as one message' },
+  { name: 'NOTIFY_RETRY_MAX_MS', schema: int(10, 3600000), default: '60000', doc: 'cap of every wait between retries of a message (429/5xx), `Retry-After` included' },
   { name: 'NOTIFY_LINK_SPLUNK', schema: text, doc: 'link template added to messages: `{incident_id}`, `{key}`, `{site_id}`, `{kind}` are filled in' },
   { name: 'NOTIFY_LINK_GRAFANA', schema: text, doc: 'link template added to messages, like NOTIFY_LINK_SPLUNK' },
   { name: 'MEMORY_LIMIT_MB', schema: int(64, 1_000_000), doc: 'the process\'s memory budget (default: the cgroup\'s `memory.max`, v1 `memory.limit_in_bytes`); the image passes Node\'s heap cap from it, and the backlog bounds derive from it' },

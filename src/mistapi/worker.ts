@@ -158,7 +158,21 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
     logger.info('back-filled events no webhook delivered', { topic, events: count });
   };
 
+  /**
+   * A webhook that reached mist.raw but not yet this role's consumer would look missed: a pass
+   * begins once the consumer has read everything written before it (or fails, and the next retries).
+   */
+  const caughtUp = async (): Promise<void> => {
+    for (let waited = 0; ; waited += 100) {
+      const behind = (await bus.lag()).filter((l) => l.group === GROUPS.mistapi && l.lag > 0);
+      if (behind.length === 0) return;
+      if (waited >= 30_000) throw new Error(`the mistapi consumer is ${behind.reduce((n, l) => n + l.lag, 0)} webhooks behind ${topics.raw}; back-fill waits for it`);
+      await sleep(100, stopping.signal);
+    }
+  };
+
   const backfill = async (org: string): Promise<void> => {
+    await caughtUp();
     const generation = consumer.assigned();
     const base = `/api/v1/orgs/${org}`;
     const { start, end } = passWindow(clock.now(), passEnds.get(org) ?? null, config.reconcileMs, config.backfillMaxMs);
@@ -195,6 +209,7 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
   };
 
   let running: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
   const pass = (options: { inventory?: boolean } = {}): Promise<void> =>
     (running ??= (async () => {
       try {
@@ -235,8 +250,11 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
     ready: () => consumer.ready(),
     assigned: () => consumer.assigned(),
     status: () => status,
-    // A pass in progress (a period that just came) is the pass asked for.
-    pass: async (options) => (running ? running : pass(options)),
+    // A pass that starts after the request (one in progress may have read the API before it came).
+    pass: (options) => (queued ??= (running ?? Promise.resolve()).then(() => {
+      queued = null;
+      return pass(options);
+    })),
     async stop() {
       stopInventory();
       stopReconcile();

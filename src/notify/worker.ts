@@ -71,8 +71,8 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
         throw new PermanentError(`${host}: HTTP ${response.status} ${text}`, 'notify_rejected');
       },
       {
-        baseMs: 1000,
-        capMs: 60_000,
+        baseMs: Math.min(1000, config.notify.retryMaxMs),
+        capMs: config.notify.retryMaxMs,
         signal: stopping.signal,
         onRetry: (error, attempt, waitMs) => {
           counter.inc({ destination: destination.name, outcome: 'retried' });

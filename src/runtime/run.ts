@@ -24,7 +24,7 @@ import { createMetrics, type Metrics } from '../shared/metrics';
 import { useSchemaHistory } from '../shared/avro';
 import { startMetricsSink } from '../sinks/metrics/worker';
 import { startMistApi, type MistApiHandle } from '../mistapi/worker';
-import { startNotify } from '../notify/worker';
+import { startNotify, type NotifyHandle } from '../notify/worker';
 import { startSplunkSink, type SplunkSinkHandle } from '../sinks/splunk-hec/worker';
 
 export interface Runtime {
@@ -35,6 +35,8 @@ export interface Runtime {
   splunk: SplunkSinkHandle | null;
   correlator: CorrelatorHandle | null;
   mistApi: MistApiHandle | null;
+  /** One per notify destination. */
+  notify: NotifyHandle[];
   /** Graceful shutdown (CONTRACT section 1): stop accepting, drain, commit, within DRAIN_TIMEOUT_MS. */
   stop(): Promise<void>;
   /**
@@ -102,7 +104,8 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   if (has('metrics')) consumers.push(await startMetricsSink({ ...deps, logger: logger.child({ role: 'metrics' }) }));
   const correlator = has('correlator') ? await startCorrelator({ ...deps, logger: logger.child({ role: 'correlator' }) }) : null;
   if (correlator) consumers.push(correlator);
-  if (has('notify')) consumers.push(...(await startNotify({ ...deps, logger: logger.child({ role: 'notify' }) })));
+  const notify = has('notify') ? await startNotify({ ...deps, logger: logger.child({ role: 'notify' }) }) : [];
+  consumers.push(...notify);
   const mistApi = has('mistapi') ? await startMistApi({ ...deps, logger: logger.child({ role: 'mistapi' }) }) : null;
   if (mistApi) {
     consumers.push(mistApi);
@@ -199,6 +202,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
     splunk,
     correlator,
     mistApi,
+    notify,
     stop: () =>
       (stopping ??= (async () => {
         const deadline = Date.now() + config.drainTimeoutMs;

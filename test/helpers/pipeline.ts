@@ -14,7 +14,7 @@ export const SECRET = 'mist-webhook-test-secret';
 export async function startPipeline(env: Record<string, string> = {}, options: RunOptions & { logger?: Logger } = {}): Promise<Runtime & { url: string; adminUrl: string; dataDir: string }> {
   const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'mistbridge-test-'));
   const config = loadConfig({ PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: dataDir, DRAIN_TIMEOUT_MS: '3000', ...env });
-  const runtime = await run(config, options.logger ?? silentLogger(), options);
+  const runtime = await run(config, options.logger ?? (process.env.TEST_LOG ? (await import('../../src/shared/logger')).createLogger(process.env.TEST_LOG) : silentLogger()), options);
   return Object.assign(runtime, { url: `http://127.0.0.1:${runtime.http.port}`, adminUrl: `http://127.0.0.1:${runtime.http.adminPort}`, dataDir });
 }
 

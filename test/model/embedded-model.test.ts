@@ -1,24 +1,31 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import type { Role } from '../../src/config/variables';
 import type { Runtime } from '../../src/runtime/run';
 import { ManualClock } from '../helpers/clock';
+import { FakeChat } from '../helpers/fake-chat';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
+import { FakeMistApi } from '../helpers/fake-mist-api';
 import { allPages } from '../helpers/fixtures';
 import { startPipeline } from '../helpers/pipeline';
-import { ALL_ROLES, Oracle, QUIET_WINDOW_S, RETENTION_S, ROLE_SETS, missingAtSplunk, command, comparable, describe as describeSequence, eventIdOf, keyOf, versionProblems, webhookBody, type Command, type Post } from './model';
+import { ALL_ROLES, Oracle, QUIET_WINDOW_S, RETENTION_S, ROLE_SETS, missingAtSplunk, command, comparable, describe as describeSequence, eventIdOf, keyOf, untold, versionProblems, webhookBody, type Command, type Post } from './model';
 import { post, settle } from './world';
 
 /**
- * Model-based test of the embedded bus, in-process: random sequences of webhooks (real samples),
- * duplicates, crashes (the runtime abandoned without draining, DATA_DIR reopened), restarts with
- * other role sets, clock moves past the sweep and retention, and Splunk outages. After each
- * sequence every accepted event is at the HEC stand-in, the incidents API equals the oracle, the
- * device gauge agrees, and incident versions at Splunk never go back.
+ * Model-based test of the embedded bus, in-process, over the whole product: random sequences of
+ * webhooks (real samples), duplicates, events Mist sent that never arrived and back-fill passes
+ * that recover them through the Mist API stand-in, crashes (the runtime abandoned without
+ * draining, DATA_DIR reopened), restarts with other role sets, clock moves past the sweep and
+ * retention, Splunk and chat outages, and failed writes of back-fill marks. After
+ * each sequence every accepted and every missed event is at the HEC stand-in (and only missed
+ * ones came from back-fill), the incidents API equals the oracle, the gauges agree, incident
+ * versions at Splunk never go back, and the generic webhook destination was told every opening
+ * and resolution at least once.
  */
-const RUNS = Number(process.env.MODEL_RUNS ?? 200);
+const RUNS = Number(process.env.MODEL_RUNS ?? 120);
+const GROUP_S = 30;
 
 type Pipeline = Runtime & { url: string; adminUrl: string; dataDir: string };
 
@@ -26,12 +33,17 @@ class World {
   readonly clock = new ManualClock();
   readonly oracle = new Oracle();
   readonly accepted: Array<{ body: string; id: string; post: Post; at: number }> = [];
+  /** Missed events not yet offered to a back-fill pass, and those offered (whose ids must reach Splunk). */
+  readonly missed: Array<{ post: Post; at: number; event: Record<string, unknown> }> = [];
+  readonly recovered: string[] = [];
   runtime: Pipeline | null = null;
   roles: Role[] = ALL_ROLES;
   #sequence = 0;
 
   constructor(
     readonly hec: FakeHec,
+    readonly chat: FakeChat,
+    readonly api: FakeMistApi,
     readonly dataDir: string,
   ) {}
 
@@ -49,9 +61,30 @@ class World {
         INCIDENT_RETENTION_S: String(RETENTION_S),
         SECURITY_QUIET_WINDOW_S: String(QUIET_WINDOW_S),
         DRAIN_TIMEOUT_MS: '2000',
+        NOTIFY_WEBHOOK_URL: `${this.chat.url}/hook`,
+        NOTIFY_SLACK_WEBHOOK_URL: `${this.chat.url}/slack`,
+        NOTIFY_GROUP_S: String(GROUP_S),
+        NOTIFY_MIN_SEVERITY: 'informational',
+        NOTIFY_RETRY_MAX_MS: '20',
+        MIST_API_TOKEN: this.api.token,
+        MIST_API_HOST: this.api.url,
+        MIST_ORG_ID: this.api.orgId,
+        // Passes run when the model says so (and once at each start).
+        MIST_API_RECONCILE_S: '86400',
+        MIST_API_INVENTORY_S: '86400',
+        MIST_API_BACKFILL_MAX_S: String(30 * 86400),
       },
       { clock: this.clock, processMetrics: false },
     );
+  }
+
+  /** Nothing in flight: every group committed, the notify windows flushed. */
+  async settle(which: 'all' | 'correlator', also: () => boolean = () => true): Promise<void> {
+    const runtime = this.runtime!;
+    await settle(runtime, which, () => {
+      for (const n of runtime.notify) void n.flush();
+      return also();
+    });
   }
 
   async run(c: Command): Promise<void> {
@@ -70,6 +103,26 @@ class World {
         if (again && (await post(runtime.url, again.body)) === 200) this.#accept(again.body, again.post, again.at);
         return;
       }
+      case 'missed': {
+        const at = this.clock.now() - c.post.ageS * 1000 - ++this.#sequence;
+        this.missed.push({ post: c.post, at, event: (JSON.parse(webhookBody(c.post, at)) as { events: Array<Record<string, unknown>> }).events[0]! });
+        return;
+      }
+      case 'backfill': {
+        if (!this.roles.includes('mistapi') || this.hec.down !== null) return;
+        // Mist knows every event: those its webhooks delivered, and the missed ones offered now
+        // (the pass itself waits until the companion has read every webhook on the bus).
+        const offered = this.missed.splice(0);
+        this.api.alarms = [...this.api.alarms, ...offered.map((m) => m.event), ...this.accepted.filter((a) => a.post.kind === 'device').map((a) => JSON.parse(a.body).events[0])];
+        await runtime.mistApi!.pass();
+        // Back-filled webhooks are accepted now: in this order, after everything posted before.
+        for (const m of offered) {
+          const body = JSON.stringify({ topic: 'alarms', events: [m.event] });
+          this.recovered.push(eventIdOf(body));
+          this.oracle.apply(m.post, m.at, eventIdOf(body));
+        }
+        return;
+      }
       case 'crash':
         await runtime.abandon();
         return this.start(ROLE_SETS[c.roles]!);
@@ -80,8 +133,8 @@ class World {
         // Time passes retention only once everything accepted went everywhere (a replay of webhooks
         // older than retention is outside the contract: their keys may have been forgotten).
         const past = c.ms >= RETENTION_S * 1000;
-        if (!this.roles.includes('correlator') || (past && (this.hec.down !== null || this.roles !== ALL_ROLES))) return;
-        await settle(runtime, past ? 'all' : 'correlator');
+        if (!this.roles.includes('correlator') || (past && (this.hec.down !== null || this.chat.down !== null || this.roles !== ALL_ROLES))) return;
+        await this.settle(past ? 'all' : 'correlator');
         this.clock.advance(c.ms);
         await runtime.correlator!.sweep();
         this.oracle.sweep(this.clock.now());
@@ -91,7 +144,7 @@ class World {
         // The quiet window (not retention) passes while nothing runs: the start-up sweep has work.
         // What was accepted is applied first: an alarm still in flight when a window closes may
         // land on either side of it, which the contract leaves open.
-        if (this.roles.includes('correlator')) await settle(runtime, 'correlator');
+        if (this.roles.includes('correlator')) await this.settle('correlator');
         await runtime.abandon();
         this.clock.advance(c.ms);
         await this.start(this.roles);
@@ -100,6 +153,9 @@ class World {
         return;
       case 'hec':
         this.hec.down = c.up ? null : HEC_REPLIES.busy;
+        return;
+      case 'chat':
+        this.chat.down = c.up ? null : 503;
         return;
     }
   }
@@ -111,28 +167,38 @@ class World {
   }
 }
 
-describe(`model-based: the embedded bus, in-process (${RUNS} sequences)`, () => {
-  jest.setTimeout(600_000);
+describe(`model-based: the embedded bus, in-process, every role (${RUNS} sequences)`, () => {
+  jest.setTimeout(900_000);
 
-  it('every accepted event reaches Splunk, and incidents, gauges and versions match the oracle', async () => {
-    const hec = await new FakeHec().start();
+  it('every accepted and missed event reaches Splunk once back-filled, and incidents, gauges, versions and notifications match the oracle', async () => {
+    const [hec, chat, api] = await Promise.all([new FakeHec().start(), new FakeChat().start(), new FakeMistApi().start()]);
+    api.orgId = '09dac91f-6e73-4100-89f7-698e0fafbb1b'; // the device alarms' org
+    api.visibleOrgs = [api.orgId];
     try {
       await fc.assert(
-        fc.asyncProperty(fc.array(command, { minLength: 3, maxLength: 18 }), async (commands) => {
+        fc.asyncProperty(process.env.MODEL_SEQUENCE ? fc.constant(JSON.parse(process.env.MODEL_SEQUENCE) as Command[]) : fc.array(command, { minLength: 3, maxLength: 18 }), async (commands) => {
           hec.indexed.length = 0;
           hec.down = null;
-          const world = new World(hec, mkdtempSync(join(tmpdir(), 'mistbridge-model-')));
+          chat.received.length = 0;
+          chat.down = null;
+          api.alarms = [];
+          const world = new World(hec, chat, api, mkdtempSync(join(tmpdir(), 'mistbridge-model-')));
           try {
             await world.start(ALL_ROLES);
             for (const c of commands) await world.run(c);
-            // The end of every sequence: Splunk back, every role running, everything drained.
+            // The end of every sequence: Splunk and chat back, every role running, a last pass, everything drained.
             hec.down = null;
+            chat.down = null;
             if (world.roles !== ALL_ROLES) {
               await world.runtime!.stop();
               await world.start(ALL_ROLES);
             }
+            await world.run({ type: 'backfill', failedWrite: false });
             const runtime = world.runtime!;
-            await settle(runtime, 'all', () => hec.hasAll(world.accepted.map((a) => a.id)));
+            const ids = [...world.accepted.map((a) => a.id), ...world.recovered];
+            await world.settle('all', () => hec.hasAll(ids) && untold(world.oracle.notifications(), chat.delivered('/hook')).length === 0).catch((err: Error) => {
+              throw new Error(`${err.message}; not at Splunk: ${ids.filter((id) => !hec.hasAll([id])).join(', ') || 'none'}; untold: ${untold(world.oracle.notifications(), chat.delivered('/hook')).join(', ') || 'none'}; mist api: ${JSON.stringify(runtime.mistApi?.status())}`);
+            });
             await runtime.correlator!.sweep();
             world.oracle.sweep(world.clock.now());
             // Followed through every page (a small page, so sequences with a handful of incidents page too).
@@ -140,8 +206,14 @@ describe(`model-based: the embedded bus, in-process (${RUNS} sequences)`, () => 
             expect(comparable(api)).toEqual(world.oracle.expected());
             const gauge = (await runtime.metrics.registry.getSingleMetric('mistbridge_device_up')!.get()).values;
             expect(Object.fromEntries(gauge.map((v) => [v.labels.device_mac, v.value]))).toEqual(world.oracle.deviceUp());
+            const open = (await runtime.metrics.registry.getSingleMetric('mistbridge_incidents_open')!.get()).values.reduce((n, v) => n + v.value, 0);
+            expect(open).toBe(world.oracle.expected().filter((i) => i.state === 'open').length);
             expect(versionProblems(hec)).toEqual([]);
             expect(missingAtSplunk(api, hec)).toEqual([]);
+            // Back-fill recovered the missed events, and never one a webhook had delivered.
+            const recovered = new Set(world.recovered);
+            expect(hec.events().filter((e) => (e.event.attributes as Record<string, string>).source === 'api' && !recovered.has(e.event.event_id as string))).toEqual([]);
+            expect(untold(world.oracle.notifications(), chat.delivered('/hook'))).toEqual([]);
           } catch (err) {
             throw new Error(`${(err as Error).message}\nsequence: ${describeSequence(commands)}\nkeys: ${world.accepted.map((a) => keyOf(a.post)).join(', ')}`, { cause: err });
           } finally {
@@ -152,7 +224,7 @@ describe(`model-based: the embedded bus, in-process (${RUNS} sequences)`, () => 
         { numRuns: RUNS, ...(process.env.MODEL_SEED ? { seed: Number(process.env.MODEL_SEED) } : {}) },
       );
     } finally {
-      await hec.stop();
+      await Promise.all([hec.stop(), chat.stop(), api.stop()]);
     }
   });
 });

@@ -36,7 +36,13 @@ export type Command =
   | { type: 'advance'; ms: number }
   /** Crash, the clock moves past the security quiet window while nothing runs, start again. */
   | { type: 'down'; ms: number }
-  | { type: 'hec'; up: boolean };
+  | { type: 'hec'; up: boolean }
+  /** The chat destinations answer 503 (or again 200). */
+  | { type: 'chat'; up: boolean }
+  /** An event Mist sent that never arrived (it is in the Mist API's search, not on the webhook). */
+  | { type: 'missed'; post: Post }
+  /** A back-fill pass of the Mist API companion; with `failedWrite`, its marks cannot be written (then a pass that can). */
+  | { type: 'backfill'; failedWrite: boolean };
 
 /**
  * Role sets the model restarts with: every role, or every consumer without the ingress (draining).
@@ -45,8 +51,8 @@ export type Command =
  * depend on timing rather than on the contract.
  */
 export const ROLE_SETS: Role[][] = [
-  ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator'],
-  ['normalizer', 'splunk', 'metrics', 'correlator'],
+  ['ingress', 'normalizer', 'splunk', 'metrics', 'correlator', 'mistapi', 'notify'],
+  ['normalizer', 'splunk', 'metrics', 'correlator', 'mistapi', 'notify'],
 ];
 export const ALL_ROLES = ROLE_SETS[0]!;
 
@@ -71,6 +77,9 @@ export const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom(30_000, 2 * RETENTION_S * 1000).map((ms): Command => ({ type: 'advance', ms })) },
   { weight: 1, arbitrary: fc.constant<Command>({ type: 'down', ms: (QUIET_WINDOW_S + 300) * 1000 }) },
   { weight: 1, arbitrary: fc.boolean().map((up): Command => ({ type: 'hec', up })) },
+  { weight: 1, arbitrary: fc.boolean().map((up): Command => ({ type: 'chat', up })) },
+  { weight: 2, arbitrary: postArb.map((p): Command => ({ type: 'missed', post: { ...p, kind: 'device' } })) },
+  { weight: 2, arbitrary: fc.boolean().map((failedWrite): Command => ({ type: 'backfill', failedWrite })) },
 );
 
 /** A webhook body for a post, its event at `eventMs` (distinct per post: ties are not what this model is about). */
@@ -120,6 +129,8 @@ type Tracked = ExpectedIncident & { applied: Set<string>; updated_at: number };
 export class Oracle {
   readonly incidents = new Map<string, Tracked>();
   readonly recoveries = new Map<string, number>();
+  /** Every incident ever opened, by incident_id: whether it was resolved (what notifications must tell). */
+  readonly history = new Map<string, { key: string; resolved: boolean }>();
 
   apply(p: Post, at: number, id: string): void {
     const key = keyOf(p);
@@ -141,10 +152,12 @@ export class Oracle {
       }
       const stale = (current && (at < current.resolved_at! || at === current.opened_at)) || (remembered !== undefined && at < remembered);
       if (stale) return;
+      const incidentId = createHash('sha256').update(`${key}${at}`).digest('hex').slice(0, 32);
+      this.history.set(incidentId, { key, resolved: false });
       this.incidents.set(key, {
         key,
         kind: p.kind,
-        incident_id: createHash('sha256').update(`${key}${at}`).digest('hex').slice(0, 32),
+        incident_id: incidentId,
         state: 'open',
         opened_at: at,
         resolved_at: null,
@@ -157,6 +170,7 @@ export class Oracle {
     if (current?.state === 'open') {
       if (at < current.opened_at) return;
       Object.assign(current, { state: 'resolved', resolved_at: at, resolve_reason: p.kind === 'device' ? 'recovery_event' : 'mist_resolved' });
+      this.history.get(current.incident_id)!.resolved = true;
       current.applied.add(id);
       current.updated_at = Math.max(current.updated_at, at);
       return;
@@ -167,6 +181,15 @@ export class Oracle {
 
   #quietResolve(incident: Tracked): void {
     Object.assign(incident, { state: 'resolved', resolved_at: incident.updated_at + QUIET_WINDOW_S * 1000, resolve_reason: 'quiet_window' });
+    this.history.get(incident.incident_id)!.resolved = true;
+  }
+
+  /**
+   * What a generic-webhook destination must have been told at least once (CONTRACT section 9):
+   * every incident opened (or opened and resolved in one message), and every resolution.
+   */
+  notifications(): string[] {
+    return [...this.history].flatMap(([id, h]) => (h.resolved ? [`${id} resolved`] : [`${id} opened`]));
   }
 
   /** The sweep: quiet security incidents resolve; resolved incidents and remembered recoveries past retention are forgotten. */
@@ -238,4 +261,15 @@ export const eventIdOf = (body: string): string => eventIdsOf([body])[0]!;
 /** A short text for a failing sequence. */
 export function describe(commands: Command[]): string {
   return commands.map((c) => (c.type === 'post' ? `post ${c.post.kind} ${c.post.action} #${c.post.target} -${c.post.ageS}s` : `${c.type} ${JSON.stringify({ ...c, type: undefined })}`)).join('; ');
+}
+
+/** What a generic-webhook destination was told: `<incident_id> opened|resolved`, once per distinct transition. */
+export function told(bodies: Array<Record<string, unknown>>): string[] {
+  return [...new Set(bodies.map((b) => `${(b.incident as { incident_id: string }).incident_id} ${b.transition as string}`))].sort();
+}
+
+/** The oracle's notifications not (yet) told. */
+export function untold(expected: string[], bodies: Array<Record<string, unknown>>): string[] {
+  const said = new Set(told(bodies));
+  return expected.filter((e) => !said.has(e));
 }

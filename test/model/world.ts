@@ -32,7 +32,9 @@ export async function settle(runtime: Runtime, which: keyof typeof GROUPS_OF, al
   for (;;) {
     const lag = await runtime.bus.lag();
     const pending = lag.filter((l) => (groups === null || (groups as readonly string[]).includes(l.group)) && l.lag > 0);
-    if (pending.length === 0 && also()) return;
+    // Asked every time: it may move things along (the model flushes notify windows in it).
+    const done = also();
+    if (pending.length === 0 && done) return;
     if (Date.now() > deadline) throw new Error(`not settled after ${timeoutMs} ms: ${JSON.stringify(pending)}`);
     await new Promise((resolve) => setTimeout(resolve, 3));
   }
