@@ -33,11 +33,9 @@ function mountTmpfs(): { dir: string; unmount: () => void } | string {
 function fill(dir: string): string {
   const path = join(dir, 'filler');
   const chunk = Buffer.alloc(1024 * 1024);
-  let size = 0;
   for (let step = chunk.length; step >= 512; ) {
     try {
       writeFileSync(path, chunk.subarray(0, step), { flag: 'a' });
-      size += step;
     } catch {
       step = Math.floor(step / 2);
     }

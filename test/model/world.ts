@@ -19,6 +19,7 @@ export async function post(url: string, body: string): Promise<number> {
 
 const GROUPS_OF = {
   correlator: ['mistbridge-normalizer', 'mistbridge-correlator'],
+  mistapi: ['mistbridge-mistapi'],
   all: null,
 } as const;
 
