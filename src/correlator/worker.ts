@@ -69,7 +69,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     logger.info('incidents reconciled with the Mist API device status', { resolved: writes.filter((w) => w.state === 'resolved').length, opened: writes.filter((w) => w.state === 'open').length });
   };
 
-  const consumer = await bus.consume({
+  const consumerStart = bus.consume({
     group: GROUPS.correlator,
     stage: 'correlator',
     onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'correlator' }, count),
@@ -121,8 +121,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
         for (const incident of incidentWrites) deps.tail?.publish({ kind: 'incident', incident });
       }),
   });
-
-  const viewer = await bus.consume({
+  const viewerStart = bus.consume({
     group: 'mistbridge-incidents-view',
     topics: [topics.incidents],
     ephemeral: true,
@@ -143,8 +142,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
       }
     },
   });
-
-  const inventoryReader = await bus.consume({
+  const inventoryStart = bus.consume({
     group: 'mistbridge-correlator-inventory',
     topics: [topics.inventory],
     ephemeral: true,
@@ -155,9 +153,12 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
         const device = message.key.startsWith('device:') ? inventory.device(message.key.slice(message.key.lastIndexOf(':') + 1)) : undefined;
         if (device) changed.push(device);
       }
-      await state.ifCurrent(consumer.assigned(), () => reconcileWork(changed));
+      // The incident state's generation (null until the events consumer is assigned).
+      await state.ifCurrent(state.generation, () => reconcileWork(changed));
     },
   });
+  // Started side by side (a group join on Kafka takes seconds).
+  const [consumer, viewer, inventoryReader] = await Promise.all([consumerStart, viewerStart, inventoryStart]);
 
   const runSweep = (): Promise<void> => state.ifCurrent(consumer.assigned(), sweepWork);
   const stopTimer = clock.every(Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(rules.securityQuietWindowMs / 2))), () => {

@@ -71,13 +71,14 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
     maxBatch: 500,
     onAssign: (_assignment, generation) =>
       projection.rebuild(generation, async () => {
-        for (const message of await bus.snapshot(topics.backfill)) {
+        const [marks, records] = await Promise.all([bus.snapshot(topics.backfill), bus.snapshot(topics.inventory)]);
+        for (const message of marks) {
           if (!message.value) continue;
           const value = JSON.parse(message.value.toString('utf8')) as { at?: number; end?: number };
           if (message.key.startsWith('pass:')) passEnds.set(message.key.slice(5), value.end!);
           else delivered.add(message.key, value.at!);
         }
-        for (const message of await bus.snapshot(topics.inventory)) {
+        for (const message of records) {
           const record = decodeInventory(message.value);
           if (record) inventory.set(message.key, record);
         }

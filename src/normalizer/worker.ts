@@ -41,7 +41,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
   const letter = lettersFor(deps, 'normalizer');
   // The whole inventory (every partition), followed: names for events that lack them.
   const names = new InventoryNames();
-  const inventory = await deps.bus.consume({
+  const inventoryStart = deps.bus.consume({
     group: 'mistbridge-normalizer-inventory',
     topics: [topics.inventory],
     ephemeral: true,
@@ -49,8 +49,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
       for (const message of batch) names.apply(message.key, message.value);
     },
   });
-
-  const consumer = await deps.bus.consume({
+  const consumerStart = deps.bus.consume({
     group: GROUPS.normalizer,
     stage: 'normalizer',
     onRedriven: (count) => deps.metrics.dlqRedriven?.inc({ stage: 'normalizer' }, count),
@@ -100,6 +99,8 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
       window.add(written, clock.now());
     },
   });
+  // Started side by side (a group join on Kafka takes seconds).
+  const [inventory, consumer] = await Promise.all([inventoryStart, consumerStart]);
   return {
     group: consumer.group,
     ready: () => consumer.ready() && inventory.ready(),

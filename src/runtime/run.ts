@@ -87,32 +87,29 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   const deps = { bus, topics, config, metrics, logger, clock, tail };
   const has = (role: string): boolean => config.roles.includes(role as never);
 
-  if (has('normalizer')) consumers.push(await startNormalizer({ ...deps, logger: logger.child({ role: 'normalizer' }) }));
-  let splunk: SplunkSinkHandle | null = null;
-  if (has('splunk')) {
-    if (config.splunk) {
-      splunk = await startSplunkSink({ ...deps, logger: logger.child({ role: 'splunk' }) });
-      const sink = splunk.sink;
-      readiness.add('splunk_sink', () => {
-        const status = sink.status();
-        return status.paused ? { ok: false, reason: status.reason ?? 'paused', paused: true, since: status.since } : { ok: true, paused: false };
-      }, { informational: true });
-    } else {
-      logger.info('Splunk sink off: set SPLUNK_HEC_URL and SPLUNK_HEC_TOKEN to deliver events to Splunk HEC');
-    }
+  const child = (role: string) => ({ ...deps, logger: logger.child({ role }) });
+  const none = Promise.resolve(null);
+  if (has('splunk') && !config.splunk) logger.info('Splunk sink off: set SPLUNK_HEC_URL and SPLUNK_HEC_TOKEN to deliver events to Splunk HEC');
+  // The roles start side by side: on Kafka each consumer's first group join takes the broker's
+  // initial rebalance delay (3 s by default), which one after the other added up to 20 s.
+  const [normalizer, splunk, metricsSink, correlator, notify, mistApi] = await Promise.all([
+    has('normalizer') ? startNormalizer(child('normalizer')) : none,
+    has('splunk') && config.splunk ? startSplunkSink(child('splunk')) : none,
+    has('metrics') ? startMetricsSink(child('metrics')) : none,
+    has('correlator') ? startCorrelator(child('correlator')) : none,
+    has('notify') ? startNotify(child('notify')) : Promise.resolve([]),
+    has('mistapi') ? startMistApi(child('mistapi')) : none,
+  ]);
+  for (const consumer of [normalizer, metricsSink, correlator, ...notify, mistApi, splunk]) if (consumer) consumers.push(consumer);
+  if (splunk) {
+    const sink = splunk.sink;
+    readiness.add('splunk_sink', () => {
+      const status = sink.status();
+      return status.paused ? { ok: false, reason: status.reason ?? 'paused', paused: true, since: status.since } : { ok: true, paused: false };
+    }, { informational: true });
   }
-  if (has('metrics')) consumers.push(await startMetricsSink({ ...deps, logger: logger.child({ role: 'metrics' }) }));
-  const correlator = has('correlator') ? await startCorrelator({ ...deps, logger: logger.child({ role: 'correlator' }) }) : null;
-  if (correlator) consumers.push(correlator);
-  const notify = has('notify') ? await startNotify({ ...deps, logger: logger.child({ role: 'notify' }) }) : [];
-  consumers.push(...notify);
-  const mistApi = has('mistapi') ? await startMistApi({ ...deps, logger: logger.child({ role: 'mistapi' }) }) : null;
-  if (mistApi) {
-    consumers.push(mistApi);
-    // Informational, like a paused sink: the Mist API never makes the process unready (CONTRACT section 8).
-    readiness.add('mist_api', () => ({ ...mistApi.status() }), { informational: true });
-  }
-  if (splunk) consumers.push(splunk);
+  // Informational, like a paused sink: the Mist API never makes the process unready (CONTRACT section 8).
+  if (mistApi) readiness.add('mist_api', () => ({ ...mistApi.status() }), { informational: true });
   for (const consumer of consumers) readiness.add(consumer.group, () => (consumer.ready() ? { ok: true } : { ok: false, reason: 'not connected or not assigned' }));
 
   await bus.start();

@@ -44,6 +44,8 @@ export class FakeHec {
   down: Reply | null = null;
   /** Acks stay pending until released. */
   holdAcks = false;
+  /** Envelopes this refuses are answered like Splunk answers a bad one (code 6 at its index), once each. */
+  refuseOnce: ((envelope: HecEnvelope) => boolean) | null = null;
   /** Every answer waits this long (a slow Splunk). */
   delayMs = 0;
   #nextAck = 0;
@@ -132,7 +134,9 @@ export class FakeHec {
         return send(400, { text: 'Invalid data format', code: 6, 'invalid-event-number': 0 });
       }
       if (envelopes.length === 0) return send(400, { text: 'No data', code: 5 });
-      const reply = this.down ?? this.script.shift();
+      const refused = this.refuseOnce ? envelopes.findIndex(this.refuseOnce) : -1;
+      if (refused >= 0) this.refuseOnce = null;
+      const reply = this.down ?? (refused >= 0 ? HEC_REPLIES.invalidFormat(refused) : this.script.shift());
       if (reply) {
         this.requests.push({ status: reply.status, events: envelopes.length, gzip, channel });
         const body: Record<string, unknown> = { text: reply.text, code: reply.code };

@@ -58,11 +58,10 @@ export async function startMetricsSink(deps: MetricsSinkDeps): Promise<Consumer>
     onAssign: (assignment, generation) =>
       projection.rebuild(generation, async () => {
         const owned = (topic: string): number[] => assignment.find((a) => a.topic === topic)?.partitions ?? [];
-        for (const { message, value } of decodeSnapshot(incidents, await deps.bus.snapshot(deps.topics.incidents, owned(deps.topics.incidents)), deps.logger, deps.topics.incidents)) {
-          gauges.apply(message.key, value, false);
-        }
+        const [incidentState, inventoryState] = await Promise.all([deps.bus.snapshot(deps.topics.incidents, owned(deps.topics.incidents)), deps.bus.snapshot(deps.topics.inventory, owned(deps.topics.inventory))]);
+        for (const { message, value } of decodeSnapshot(incidents, incidentState, deps.logger, deps.topics.incidents)) gauges.apply(message.key, value, false);
         // The inventoried devices of this replica's partitions (CONTRACT section 4).
-        for (const message of await deps.bus.snapshot(deps.topics.inventory, owned(deps.topics.inventory))) inventoried(message.key, message.value);
+        for (const message of inventoryState) inventoried(message.key, message.value);
       }),
     handler: (batch, context) =>
       projection.apply(context.generation, async () => {
