@@ -29,9 +29,10 @@ export function transitionsOf(writes: Incident[], seen: Seen): Transition[] {
     seen.set(incident.key, seenOf(incident));
     const isNew = before?.incident_id !== incident.incident_id;
     const id = incident.incident_id;
-    // Without a known predecessor only the opening write itself says "opened" (not a later update).
-    const opening = before !== undefined || incident.event_count <= 1;
-    if (incident.state === 'open' && isNew && opening) out.set(id, { transition: 'opened', incident, openedToo: false });
+    // An incident not seen before is announced, even from a later update: its opening may never
+    // have been told (compaction keeps only the latest version). At-least-once: after a crash an
+    // opening already told may be told again.
+    if (incident.state === 'open' && isNew) out.set(id, { transition: 'opened', incident, openedToo: false });
     else if (incident.state === 'resolved' && (isNew || before?.state === 'open')) {
       const opened = out.get(id);
       out.set(id, { transition: 'resolved', incident, openedToo: opened !== undefined || isNew });
