@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sampleJson, eventually } from '../helpers/fixtures';
 import { metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
@@ -118,6 +118,66 @@ describe('notifications (CONTRACT section 9)', () => {
       expect((chat.delivered('/slack')[0] as { text: string }).text).toMatch(/AP AP-3 \(d420b0200003\) offline/);
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe('redriving notify letters (CONTRACT section 10)', () => {
+  jest.setTimeout(30_000);
+  let chat: FakeChat;
+  beforeEach(async () => {
+    chat = await new FakeChat().start();
+  });
+  afterEach(() => chat.stop());
+
+  const redrive = async (adminUrl: string, body: object): Promise<{ redriven: string[]; refused: Array<{ id: string; why: string }> }> =>
+    (await fetch(`${adminUrl}/api/dlq/redrive`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<never>;
+
+  it('sends a redriven letter again to its destination only, whatever was sent since, and counts what was re-sent', async () => {
+    const pipeline = await startPipeline({ NOTIFY_SLACK_WEBHOOK_URL: `${chat.url}/slack`, NOTIFY_WEBHOOK_URL: `${chat.url}/hook`, NOTIFY_GROUP_S: '0' });
+    try {
+      chat.script.push({ status: 400 }); // the first request, to whichever destination asks first, is refused
+      await postWebhook(pipeline.url, down('d420b0200005', 'AP-5', 1_700_000_000));
+      await eventually(() => chat.received.length === 2, 'both destinations asked');
+      const refusedPath = chat.received.find((r) => r.status === 400)!.path;
+      const refused = refusedPath === '/slack' ? 'slack' : 'webhook';
+      const letters = readFileSync(join(pipeline.dataDir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Json);
+      expect(letters).toEqual([expect.objectContaining({ stage: 'notify', destination: refused, topic: 'mist.incidents' })]);
+
+      const result = await redrive(pipeline.adminUrl, { stage: 'notify' });
+      expect(result.redriven).toEqual([letters[0]!.id]);
+      await eventually(() => chat.delivered(refusedPath).length === 1, 'the refused destination sent the message');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The other destination had it already: it is not sent again.
+      expect(chat.delivered(refusedPath === '/slack' ? '/hook' : '/slack')).toHaveLength(1);
+      await eventually(async () => (await metricSum(pipeline, 'mistbridge_dlq_redriven_total', { stage: 'notify' })) === 1, 'the re-send counted');
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it('a 0.2 notify letter (no destination) goes only to the destinations named', async () => {
+    const pipeline = await startPipeline({ NOTIFY_SLACK_WEBHOOK_URL: `${chat.url}/slack`, NOTIFY_WEBHOOK_URL: `${chat.url}/hook`, NOTIFY_GROUP_S: '0' });
+    try {
+      await postWebhook(pipeline.url, down('d420b0200006', 'AP-6', 1_700_000_000));
+      await eventually(() => chat.delivered('/slack').length === 1 && chat.delivered('/hook').length === 1, 'both told');
+      // A letter as 0.2 wrote it: the incident record, stage notify, no destination.
+      const [incident] = (await (await fetch(`${pipeline.adminUrl}/api/incidents`)).json()) as Json[];
+      const { incidentCodec } = await import('../../src/domain/incident');
+      const { deadLetter } = await import('../../src/dlq/dead-letter');
+      const full = { ...incident, device_type: 'ap', applied_event_ids: [] } as never;
+      const letter = deadLetter('notify', 'notify_rejected', 'HTTP 400', { topic: 'mist.incidents', partition: 0, offset: '0', key: String(incident!.key), value: incidentCodec().encode(full), headers: {} }, { now: Date.now(), maxValueBytes: 1 << 20 });
+      appendFileSync(join(pipeline.dataDir, 'dlq.ndjson'), `${letter.value!.toString()}\n`);
+
+      const refused = await redrive(pipeline.adminUrl, { stage: 'notify' });
+      expect(refused.redriven).toEqual([]);
+      expect(refused.refused[0]!.why).toMatch(/names no destination; name one with --destination/);
+      await redrive(pipeline.adminUrl, { stage: 'notify', destinations: ['webhook'] });
+      await eventually(() => chat.delivered('/hook').length === 2, 'sent again to the named destination');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(chat.delivered('/slack')).toHaveLength(1);
+    } finally {
+      await pipeline.stop();
     }
   });
 });

@@ -6,6 +6,9 @@ import { promisify } from 'node:util';
 import { KafkaBus } from '../../src/bus/kafka/kafka-bus';
 import { topicNames } from '../../src/bus/topics';
 import { silentLogger } from '../../src/shared/logger';
+import { SCHEMA_HEADER } from '../../src/shared/avro';
+import { deviceKey, encodeInventory } from '../../src/domain/inventory';
+import { nextIncidentSchema, sampleIncident } from '../helpers/schemas';
 import { FakeChat } from '../helpers/fake-chat';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
 import { eventually, sampleJson } from '../helpers/fixtures';
@@ -139,5 +142,64 @@ maybe('state on Kafka through long faults', () => {
       await pipeline.stop();
     }
 
+  });
+  it('a record of a later schema version on the topics: every role starts, it is dead-lettered without that schema and read with it', async () => {
+    const next = nextIncidentSchema();
+    const topics = topicNames('mist.');
+    const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0 }, topics, silentLogger());
+    await bus.start();
+    const record = { ...sampleIncident(), key: 'device:09dac91f-6e73-4100-89f7-698e0fafbb1b:d420b02000fa', next_field: 'later' };
+    await bus.produce(topics.incidents, [{ key: String(record.key), value: next.type.toBuffer(record), headers: { [SCHEMA_HEADER]: next.fingerprint } }]);
+    await bus.close();
+
+    const without = await start({});
+    try {
+      await ready(without);
+      await eventually(async () => (await metricSum(without, 'mistbridge_dlq_total', { reason: 'schema_mismatch' })) >= 1, 'dead-lettered by a consumer', 30_000);
+    } finally {
+      await without.stop();
+    }
+    const withHistory = await start({ SCHEMA_HISTORY_DIR: next.dir });
+    try {
+      await ready(withHistory);
+      await eventually(async () => ((await (await fetch(`${withHistory.adminUrl}/api/incidents`)).json()) as unknown[]).length === 1, 'the incident read with its writer schema', 30_000);
+      await eventually(async () => (await metricSum(withHistory, 'mistbridge_incidents_open', { kind: 'device' })) === 1, 'counted by the metrics role', 30_000);
+    } finally {
+      await withHistory.stop();
+    }
+  });
+
+  it('metrics replicas split the gauges by partition: after a rebalance each device and open incident is exported by one replica only', async () => {
+    const first = await start({ MISTBRIDGE_ROLES: 'ingress,normalizer,correlator,metrics' });
+    let second: Awaited<ReturnType<typeof start>> | null = null;
+    try {
+      await ready(first);
+      const macs = Array.from({ length: 12 }, (_, i) => mac(500 + i));
+      for (const [i, m] of macs.entries()) expect((await postWebhook(first.url, alarm('device_down', m, 1_700_000_000 + i))).status).toBe(200);
+      await eventually(async () => (await metricSum(first, 'mistbridge_incidents_open', { kind: 'device' })) === 12, 'twelve open incidents', 30_000);
+      // Devices only the Mist API inventory knows (connected): their series must move with their partition too.
+      const inventoried = Array.from({ length: 8 }, (_, i) => mac(600 + i));
+      const topics = topicNames('mist.');
+      const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0 }, topics, silentLogger());
+      const org = '09dac91f-6e73-4100-89f7-698e0fafbb1b';
+      await bus.produce(topics.inventory, inventoried.map((m) => ({ key: deviceKey(org, m), value: encodeInventory({ kind: 'device', org_id: org, mac: m, name: null, model: null, type: 'ap', site_id: SITE, site_name: null, status: 'connected', status_at: 1, disconnected_checks: 0 }) })));
+      await bus.close();
+      macs.push(...inventoried);
+      await eventually(async () => (await first.metrics.registry.getSingleMetric('mistbridge_device_up')!.get()).values.length === 20, 'the inventoried devices exported', 30_000);
+      second = await start({ MISTBRIDGE_ROLES: 'metrics' });
+      const series = async (p: typeof first): Promise<string[]> => (await p.metrics.registry.getSingleMetric('mistbridge_device_up')!.get()).values.map((v) => String(v.labels.device_mac));
+      await eventually(
+        async () => {
+          const [a, b] = [await series(first), await series(second!)];
+          const open = (await metricSum(first, 'mistbridge_incidents_open', { kind: 'device' })) + (await metricSum(second!, 'mistbridge_incidents_open', { kind: 'device' }));
+          return b.length > 0 && open === 12 && [...a, ...b].sort().join() === [...macs].sort().join();
+        },
+        'each device and incident on one replica after the rebalance',
+        45_000,
+      );
+    } finally {
+      await second?.stop();
+      await first.stop();
+    }
   });
 });
