@@ -194,29 +194,39 @@ export class CommitQueue<P> {
         entry.settled = true;
         void this.#drain();
       },
-      (err: Error) => {
-        if (this.#failed) return;
-        this.#failed = true;
-        this.#pending.length = 0;
-        this.onFailure(err);
-      },
+      (err: Error) => this.#fail(err),
     );
     while (this.#pending.length > this.max && !this.#failed) await this.#pending[0]!.done.catch(() => undefined);
   }
 
   /** Resolves once every effect added so far settled and its commit ran (or the queue failed). */
   async drained(): Promise<void> {
-    while (this.#pending.length > 0 && !this.#failed) await Promise.allSettled(this.#pending.map((p) => p.done)).then(() => this.#drain());
+    while (this.#pending.length > 0 && !this.#failed) {
+      await Promise.allSettled(this.#pending.map((p) => p.done));
+      // waits for a drain already under way (returning at once from it would spin without end)
+      await this.#drain();
+    }
   }
 
-  #draining = false;
-  async #drain(): Promise<void> {
-    if (this.#draining) return;
-    this.#draining = true;
+  #draining: Promise<void> | null = null;
+  #drain(): Promise<void> {
+    // `.finally` runs later than this assignment, even when nothing was settled
+    this.#draining ??= this.#commitSettled().finally(() => (this.#draining = null));
+    return this.#draining;
+  }
+
+  async #commitSettled(): Promise<void> {
     try {
       while (this.#pending[0]?.settled && !this.#failed) await this.commit(this.#pending.shift()!.position);
-    } finally {
-      this.#draining = false;
+    } catch (err) {
+      this.#fail(err as Error);
     }
+  }
+
+  #fail(err: Error): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#pending.length = 0;
+    this.onFailure(err);
   }
 }

@@ -1,5 +1,5 @@
 import type { BusMessage } from '../../../src/bus/bus';
-import { AssignmentGate, chunkRunner } from '../../../src/bus/consumer-core';
+import { AssignmentGate, CommitQueue, chunkRunner } from '../../../src/bus/consumer-core';
 import { chunks } from '../../../src/shared/chunks';
 import { IncidentState } from '../../../src/correlator/incident-state';
 import { silentLogger } from '../../../src/shared/logger';
@@ -123,5 +123,43 @@ describe('chunks and the chunk runner', () => {
       },
     });
     expect(await failing.run([message(1)], context, { topic: 't', partition: 0, stillOwner: () => owned })).toBeNull();
+  });
+});
+
+describe('CommitQueue: commits after their effects, in order', () => {
+  it('commits in order once each effect and all before it are done', async () => {
+    const committed: number[] = [];
+    const queue = new CommitQueue<number>((p) => void committed.push(p), (err) => { throw err; });
+    let finishFirst!: () => void;
+    const first = new Promise<void>((resolve) => (finishFirst = resolve));
+    await queue.add(1, [first]);
+    await queue.add(2, [Promise.resolve()]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(committed).toEqual([]); // 2's effect is done, but 1's is not
+    finishFirst();
+    await queue.drained();
+    expect(committed).toEqual([1, 2]);
+  });
+
+  it('drained() waits for a commit already under way without starving the event loop', async () => {
+    // A commit that needs a timer (a broker round trip): a drain that spun on microtasks never let it finish.
+    const committed: number[] = [];
+    const queue = new CommitQueue<number>(
+      (p) => new Promise<void>((resolve) => setTimeout(() => { committed.push(p); resolve(); }, 20)),
+      (err) => { throw err; },
+    );
+    await queue.add(1, [Promise.resolve()]);
+    await queue.add(2, [new Promise((resolve) => setTimeout(resolve, 5))]);
+    await queue.drained();
+    expect(committed).toEqual([1, 2]);
+  });
+
+  it('a failed commit is reported once and ends the queue', async () => {
+    const failures: string[] = [];
+    const queue = new CommitQueue<number>(() => Promise.reject(new Error('refused')), (err) => void failures.push(err.message));
+    await queue.add(1, [Promise.resolve()]);
+    await queue.add(2, [Promise.resolve()]);
+    await queue.drained();
+    expect(failures).toEqual(['refused']);
   });
 });
