@@ -16,6 +16,18 @@ export interface BusMessage {
   headers: Record<string, string>;
 }
 
+/**
+ * A record of a compacted topic written as state only (a counter-only incident version, CONTRACT
+ * section 10): outputs skip it, and a later record of the same key supersedes it for every reader
+ * (the embedded bus drops a superseded one from memory at once).
+ */
+export const OUTPUT_HEADER = 'mistbridge-output';
+export const QUIET = 'quiet';
+
+export function isQuiet(headers: Record<string, string> | undefined): boolean {
+  return headers?.[OUTPUT_HEADER] === QUIET;
+}
+
 export interface OutgoingMessage {
   key: string;
   /** null = tombstone (compacted topics). */

@@ -42,7 +42,7 @@ export interface Config {
     routes: Record<string, TopicRoute>;
     privacy: PrivacyRules;
   };
-  correlation: { securityQuietWindowMs: number; retentionMs: number; rules: RuleOverrides };
+  correlation: { securityQuietWindowMs: number; retentionMs: number; updateMinMs: number; rules: RuleOverrides };
   metrics: { labelLimit: number };
   /** CONTRACT section 8: null without MIST_API_TOKEN (the mistapi role idles). */
   mistApi: MistApiConfig | null;

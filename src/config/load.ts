@@ -183,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
     correlation: {
       securityQuietWindowMs: get<number>('SECURITY_QUIET_WINDOW_S')! * 1000,
       retentionMs: get<number>('INCIDENT_RETENTION_S')! * 1000,
+      updateMinMs: get<number>('INCIDENT_UPDATE_MIN_S')! * 1000,
       rules: file.correlation ?? {},
     },
     mistApi: mistApiConfig(get),

@@ -114,6 +114,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'PRIVACY_HASH_KEY', schema: text, secret: true, doc: 'HMAC key for `PRIVACY_MODE=hash`' },
   { name: 'DEDUPE_WINDOW_S', schema: int(0, 86400 * 7), default: '600', doc: 'events with an `event_id` seen within this window are dropped' },
   { name: 'SECURITY_QUIET_WINDOW_S', schema: int(1, 86400 * 365), default: '86400', doc: 'a site\'s security incident resolves after this long without security alarms' },
+  { name: 'INCIDENT_UPDATE_MIN_S', schema: int(0, 86400), default: '60', doc: 'a version of an incident that changes only its counters (count, last seen, last event) goes to Splunk and notify at most once per this interval (the latest; state changes go at once)' },
   { name: 'INCIDENT_RETENTION_S', schema: int(0, 86400 * 365), default: String(7 * 86400), doc: 'resolved incidents are forgotten (tombstoned) after this' },
   { name: 'METRICS_LABEL_LIMIT', schema: int(0, 100000), default: '200', doc: 'distinct unknown `topic`/`type` label values before they are reported as `other`' },
   { name: 'MIST_API_TOKEN', schema: text, secret: true, doc: 'Mist API token (org read-only is enough): turns the Mist API companion on (names, device state, back-fill)' },

@@ -9,11 +9,17 @@ import type { CorrelatorView } from './reducer';
 export class IncidentState extends Projection implements CorrelatorView {
   readonly incidents = new Map<string, Incident>();
   readonly recoveries = new Map<string, Recovery>();
+  /** The version last published (to Splunk and notify) per key, and when (the correlator's clock). */
+  readonly published = new Map<string, { incident: Incident; at: number }>();
+  /** Keys whose latest version was written quiet: published later by the flush. */
+  readonly pending = new Set<string>();
 
   constructor() {
     super(() => {
       this.incidents.clear();
       this.recoveries.clear();
+      this.published.clear();
+      this.pending.clear();
     });
   }
 

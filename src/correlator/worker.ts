@@ -1,4 +1,4 @@
-import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import { OUTPUT_HEADER, QUIET, isQuiet, type BusMessage, type Consumer, type OutgoingMessage } from '../bus/bus';
 import { GROUPS } from '../bus/topics';
 import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
 import { decodeOrDeadLetter, decodeSnapshot } from '../domain/decode';
@@ -11,12 +11,15 @@ import { reconcile, reduce, sweep } from './reducer';
 import { InventoryNames, type InventoryDevice } from '../domain/inventory';
 import type { IncidentView } from './api';
 import { buildRules } from './rules';
+import { coalesceCounters, outputOf } from './output';
 
 export type CorrelatorDeps = RoleDeps;
 
 export interface CorrelatorHandle extends Consumer, IncidentView {
   /** Runs the sweep now (it also runs at assignment and every SWEEP_INTERVAL_MS of the clock). */
   sweep(): Promise<void>;
+  /** Publishes now the versions written quiet whose INCIDENT_UPDATE_MIN_S passed (a timer does it too). */
+  flush(): Promise<void>;
 }
 
 /** At least every 30 s (CONTRACT section 6); more often when the window itself is shorter. */
@@ -46,13 +49,49 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   // status reconciliation acts on for the devices of this replica's partitions.
   const inventory = new InventoryNames();
   let mine: (record: { site_id: string | null; org_id: string | null }) => boolean = () => false;
-  const encodeIncident = (incident: Incident): OutgoingMessage => ({ key: incident.key, value: incidents.encode(incident), headers: { [SCHEMA_HEADER]: incidents.fingerprint } });
+  const updateMinMs = config.correlation.updateMinMs;
+  /**
+   * Incident writes with their output decision (CONTRACT section 10): counter-only versions within
+   * INCIDENT_UPDATE_MIN_S of the last published one are written quiet (state only); `force`
+   * publishes every write (the flush, a shutdown).
+   */
+  const encodeIncidents = (writes: Incident[], force = false): OutgoingMessage[] =>
+    writes.map((incident) => {
+      const quiet = !force && outputOf(incident, state.published.get(incident.key), clock.now(), updateMinMs) === 'quiet';
+      return { key: incident.key, value: incidents.encode(incident), headers: { [SCHEMA_HEADER]: incidents.fingerprint, ...(quiet ? { [OUTPUT_HEADER]: QUIET } : {}) } };
+    });
+  /** After the writes are durable: what was published, and what waits for the flush. */
+  const noteOutput = (messages: OutgoingMessage[], writes: Incident[]): void =>
+    writes.forEach((incident, i) => {
+      if (isQuiet(messages[i]!.headers ?? {})) state.pending.add(incident.key);
+      else {
+        state.pending.delete(incident.key);
+        state.published.set(incident.key, { incident, at: clock.now() });
+      }
+    });
+  /** Writes of the sweep, reconciliation and the flush: state-changing, produced directly. */
+  const writeIncidents = async (writes: Incident[], tombstones: string[] = [], force = false): Promise<void> => {
+    const messages = encodeIncidents(writes, force);
+    if (messages.length + tombstones.length > 0) await bus.produce(topics.incidents, [...messages, ...tombstones.map((key) => ({ key, value: null }))]);
+    noteOutput(messages, writes);
+    for (const key of tombstones) {
+      state.pending.delete(key);
+      state.published.delete(key);
+    }
+  };
+  /** Publishes the latest version of keys written quiet, once their interval passed (all of them with `all`). */
+  const flushWork = async (all = false): Promise<void> => {
+    const due = [...state.pending].filter((key) => all || (state.published.get(key)?.at ?? -Infinity) + updateMinMs <= clock.now());
+    const latest = due.flatMap((key) => state.incidents.get(key) ?? []);
+    for (const key of due) if (!state.incidents.has(key)) state.pending.delete(key);
+    if (latest.length > 0) await writeIncidents(latest, [], true);
+  };
   const encodeRecovery = (recovery: Recovery): OutgoingMessage => ({ key: recovery.key, value: recoveries.encode(recovery) });
 
   // Not tied to a batch of events: its writes are state only (compacted topics), produced directly.
   const sweepWork = async (): Promise<void> => {
     const { writes, tombstones, forgotten } = sweep(state.incidents.values(), clock.now(), rules, state.recoveries.values());
-    if (writes.length + tombstones.length > 0) await bus.produce(topics.incidents, [...writes.map(encodeIncident), ...tombstones.map((key) => ({ key, value: null }))]);
+    await writeIncidents(writes, tombstones);
     if (forgotten.length > 0) await bus.produce(topics.recoveries, forgotten.map((key) => ({ key, value: null })));
     state.commit(writes, [], tombstones, forgotten);
     for (const incident of writes) deps.tail?.publish({ kind: 'incident', incident });
@@ -63,7 +102,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   const reconcileWork = async (devices: InventoryDevice[]): Promise<void> => {
     const writes = devices.filter(mine).flatMap((device) => reconcile(state, device).incidents);
     if (writes.length === 0) return;
-    await bus.produce(topics.incidents, writes.map(encodeIncident));
+    await writeIncidents(writes);
     state.commit(writes, []);
     for (const incident of writes) deps.tail?.publish({ kind: 'incident', incident });
     logger.info('incidents reconciled with the Mist API device status', { resolved: writes.filter((w) => w.state === 'resolved').length, opened: writes.filter((w) => w.state === 'open').length });
@@ -82,9 +121,15 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
       mine = (record) => owned.has(partitionOf(record.site_id ?? record.org_id ?? 'alarms'));
       await state.rebuild(generation, async () => {
         const [incidentMessages, recoveryMessages] = await Promise.all([bus.snapshot(topics.incidents), bus.snapshot(topics.recoveries)]);
-        const loaded = decodeSnapshot(incidents, incidentMessages, logger, topics.incidents).map((r) => r.value);
+        const loaded = decodeSnapshot(incidents, incidentMessages, logger, topics.incidents).filter((r) => mine(r.value));
         const remembered = recoveryMessages.flatMap((m) => (m.value ? [recoveries.decode(m.value)] : []));
-        state.commit(loaded.filter(mine), remembered.filter(mine));
+        state.commit(
+          loaded.map((r) => r.value),
+          remembered.filter(mine),
+        );
+        // A latest version written quiet was never published: the flush publishes it (also what
+        // a revoked or crashed owner left pending).
+        for (const { message } of loaded) if (isQuiet(message.headers)) state.pending.add(message.key);
         logger.info('incident state rebuilt', { incidents: state.incidents.size, recoveries: state.recoveries.size, partitions: [...owned], generation });
       });
       await state.ifCurrent(generation, sweepWork);
@@ -114,10 +159,14 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
             recoveryWrites.push(write);
           }
         }
-        if (incidentWrites.length > 0) await context.produce(topics.incidents, incidentWrites.map(encodeIncident));
+        // Coalescing within a batch is free: a counter-only update replaces the version before it.
+        const coalesced = coalesceCounters(incidentWrites);
+        const messages = encodeIncidents(coalesced);
+        if (messages.length > 0) await context.produce(topics.incidents, messages);
         if (recoveryWrites.length > 0) await context.produce(topics.recoveries, recoveryWrites.map(encodeRecovery));
         await sendDeadLetters(context.produce, deps, 'correlator', dead);
         state.commit(staged.incidents.values(), staged.recoveries.values());
+        noteOutput(messages, coalesced);
         for (const incident of incidentWrites) deps.tail?.publish({ kind: 'incident', incident });
       }),
   });
@@ -161,6 +210,9 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
   const [consumer, viewer, inventoryReader] = await Promise.all([consumerStart, viewerStart, inventoryStart]);
 
   const runSweep = (): Promise<void> => state.ifCurrent(consumer.assigned(), sweepWork);
+  const stopFlush = clock.every(Math.max(1000, Math.min(updateMinMs, 5000)), () => {
+    state.ifCurrent(consumer.assigned(), () => flushWork()).catch((err: Error) => logger.error('incident output flush failed', { error: err.message }));
+  });
   const stopTimer = clock.every(Math.min(SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(rules.securityQuietWindowMs / 2))), () => {
     runSweep().catch((err: Error) => logger.error('incident sweep failed', { error: err.message }));
   });
@@ -170,6 +222,7 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     ready: () => consumer.ready() && viewer.ready() && inventoryReader.ready(),
     assigned: () => consumer.assigned(),
     sweep: runSweep,
+    flush: () => state.ifCurrent(consumer.assigned(), () => flushWork()),
     *incidents() {
       for (const message of view.values()) yield incidents.decode(message.value!, message.headers[SCHEMA_HEADER]);
     },
@@ -181,6 +234,9 @@ export async function startCorrelator(deps: CorrelatorDeps): Promise<CorrelatorH
     inventory: () => inventory.devices(),
     async stop() {
       stopTimer();
+      stopFlush();
+      // What waits for its interval goes out now: a shutdown leaves nothing unpublished.
+      await state.ifCurrent(consumer.assigned(), () => flushWork(true)).catch((err: Error) => logger.warn('incident output not flushed at shutdown; the next owner publishes it', { error: err.message }));
       await Promise.all([consumer.stop(), viewer.stop(), inventoryReader.stop()]);
       await state.idle();
     },

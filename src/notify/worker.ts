@@ -1,4 +1,4 @@
-import type { BusMessage, Consumer, OutgoingMessage } from '../bus/bus';
+import { isQuiet, type BusMessage, type Consumer, type OutgoingMessage } from '../bus/bus';
 import { Projection } from '../bus/projection';
 import type { NotifyDestination } from '../config/config';
 import { lettersFor, sendDeadLetters } from '../dlq/dead-letter';
@@ -103,6 +103,7 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
         seen.delete(message.key); // a forgotten incident: nothing to tell
         continue;
       }
+      if (isQuiet(message.headers)) continue; // counters only: published (and told, if at all) by the correlator's flush
       const incident = decodeOrDeadLetter(codec, { ...message, value: message.value }, dead, letter);
       if (!incident) continue;
       sources.set(incident.incident_id, [...(sources.get(incident.incident_id) ?? []), message]);

@@ -22,6 +22,7 @@ import { systemClock, type Clock } from '../shared/clock';
 import type { Logger } from '../shared/logger';
 import { createMetrics, type Metrics } from '../shared/metrics';
 import { useSchemaHistory } from '../shared/avro';
+import { MemoryAccount } from '../shared/memory-account';
 import { startMetricsSink } from '../sinks/metrics/worker';
 import { startMistApi, type MistApiHandle } from '../mistapi/worker';
 import { startNotify, type NotifyHandle } from '../notify/worker';
@@ -52,11 +53,17 @@ export interface RunOptions {
   processMetrics?: boolean;
 }
 
-export async function createBus(config: Config, logger: Logger, clock: Clock = systemClock, metrics?: Metrics): Promise<Bus> {
+/** The process's reservations: INGRESS_MAX_BACKLOG_BYTES of them, and the measured brake when a budget is known. */
+export function memoryAccount(config: Config): MemoryAccount {
+  return new MemoryAccount(config.ingress.maxBacklogBytes, config.memoryBudget ? config.memoryBudget.mb * 1024 * 1024 : null);
+}
+
+export async function createBus(config: Config, logger: Logger, clock: Clock = systemClock, metrics?: Metrics, memory: MemoryAccount = memoryAccount(config)): Promise<Bus> {
   const topics = topicNames(config.topicPrefix);
   // kafkajs is loaded only by processes that use it: the embedded mode stays lean.
-  if (config.kafka) return (await import('../bus/kafka/kafka-bus')).createKafkaBus(config, topics, logger);
+  if (config.kafka) return (await import('../bus/kafka/kafka-bus')).createKafkaBus(config, topics, logger, memory);
   return new EmbeddedBus({
+    memory,
     dataDir: config.dataDir,
     topics,
     compacted: compactedTopics(topics),
@@ -78,13 +85,14 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   // The metrics exist before the bus, which counts what it quarantines at start; lag is read from the bus at scrape time.
   const started: { bus?: Bus } = {};
   const metrics = createMetrics(config.roles, { lag: async () => (started.bus ? started.bus.lag() : []) }, { processMetrics: options.processMetrics });
-  const bus = await createBus(config, logger, clock, metrics);
+  const memory = memoryAccount(config);
+  const bus = await createBus(config, logger, clock, metrics, memory);
   started.bus = bus;
   const readiness = new Readiness();
   const consumers: Consumer[] = [];
   // /api/tail is served where events are normalized (and incidents correlated).
   const tail = config.roles.includes('normalizer') || config.roles.includes('correlator') ? new TailHub() : undefined;
-  const deps = { bus, topics, config, metrics, logger, clock, tail };
+  const deps = { bus, topics, config, metrics, logger, clock, tail, memory };
   const has = (role: string): boolean => config.roles.includes(role as never);
 
   const child = (role: string) => ({ ...deps, logger: logger.child({ role }) });
@@ -152,7 +160,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   const adminApi = (): Router => {
     const api = Router();
     if (correlator) api.use(incidentsApi(correlator, () => clock.now()));
-    if (tail) api.use(tailApi(tail, { incidents: correlator !== null }));
+    if (tail) api.use(tailApi(tail, { incidents: correlator !== null, memory }));
     if (bus instanceof EmbeddedBus) {
       const embedded = bus;
       api.use(dlqApi({ lines: () => embedded.dlq.read(), redrive: (topic, messages) => embedded.redrive(topic, messages), append: (lines) => embedded.dlq.append(lines), rewrite: (keep) => embedded.dlq.rewrite(keep) }, topics, () => clock.now()));
@@ -208,6 +216,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         await http.close(Math.min(remaining(), 5000));
         await withTimeout(Promise.all(consumers.map((c) => c.stop())), remaining());
         await bus.close();
+        memory.close();
         logger.info('mistbridge stopped');
       })()),
     abandon: () =>

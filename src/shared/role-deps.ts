@@ -4,6 +4,7 @@ import type { Config } from '../config/config';
 import type { TailHub } from '../tail/hub';
 import type { Clock } from './clock';
 import type { Logger } from './logger';
+import type { MemoryAccount } from './memory-account';
 import type { Metrics } from './metrics';
 
 /** What every role's start function receives. */
@@ -16,4 +17,6 @@ export interface RoleDeps {
   clock: Clock;
   /** Live copies for `/api/tail`, when this process serves it. */
   tail?: TailHub;
+  /** The process's memory reservations (what a stage holds is charged here). */
+  memory?: MemoryAccount;
 }

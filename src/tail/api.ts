@@ -2,9 +2,12 @@ import { Router } from 'express';
 import { publicIncident } from '../domain/incident';
 import { parseFilter, showsEvent, showsIncident } from './filter';
 import type { TailHub } from './hub';
+import type { MemoryAccount } from '../shared/memory-account';
 
 /** Messages queued for one slow reader before the rest are dropped (a tail is a view, not a delivery). */
 const MAX_PENDING_BYTES = 1024 * 1024;
+/** Readers at once: each may hold MAX_PENDING_BYTES. */
+const MAX_READERS = 16;
 
 /**
  * `GET /api/tail` (CONTRACT section 1): server-sent events, `event: event` with the MistEvent or
@@ -12,14 +15,22 @@ const MAX_PENDING_BYTES = 1024 * 1024;
  * `incidents`. A reader that cannot keep up loses messages (a `: dropped N` comment says how many);
  * it never holds the pipeline back.
  */
-export function tailApi(hub: TailHub, options: { incidents: boolean }): Router {
+export function tailApi(hub: TailHub, options: { incidents: boolean; memory?: MemoryAccount }): Router {
   const router = Router();
+  const readers = new Set<{ writableLength: number }>();
+  // What readers have not taken yet is memory the process holds.
+  options.memory?.source('tail', () => [...readers].reduce((n, r) => n + r.writableLength, 0));
   router.get('/tail', (req, res) => {
     const filter = parseFilter(req.query);
     if ('problem' in filter) {
       res.status(400).json({ error: filter.problem });
       return;
     }
+    if (readers.size >= MAX_READERS) {
+      res.status(503).set('retry-after', '10').json({ error: `${MAX_READERS} live readers already; try again later` });
+      return;
+    }
+    readers.add(res);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(`: tailing${filter.incidents && !options.incidents ? ' (this process runs no correlator: no incidents)' : ''}\n\n`);
     let dropped = 0;
@@ -47,6 +58,7 @@ export function tailApi(hub: TailHub, options: { incidents: boolean }): Router {
     req.on('close', () => {
       clearInterval(keepAlive);
       unsubscribe();
+      readers.delete(res);
     });
   });
   return router;

@@ -5,7 +5,8 @@ import { CompactedStore } from '../../src/bus/embedded/compacted-store';
 import { SCHEMA_HEADER } from '../../src/shared/avro';
 import { eventually, sample } from '../helpers/fixtures';
 import { nextIncidentSchema, sampleIncident } from '../helpers/schemas';
-import { metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
+import { SECRET, metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
+import { startProcess } from '../helpers/process';
 
 /** The embedded bus' compacted stores across a restart: large ones, and records of another version. */
 describe('compacted stores at start-up (embedded)', () => {
@@ -16,12 +17,14 @@ describe('compacted stores at start-up (embedded)', () => {
     const store = new CompactedStore(join(dataDir, 'topics'), 'mist.backfill');
     store.load();
     await store.append(Array.from({ length: 150_000 }, (_, i) => ({ key: `seen:${String(i).padStart(32, '0')}`, headers: {}, value: Buffer.from(`{"at":${1_700_000_000_000 + i}}`) })));
-    // A wrong Mist API token too: the companion fails its passes for ever, and must hold nothing back.
-    const pipeline = await startPipeline({ DATA_DIR: dataDir, MEMORY_LIMIT_MB: '256', MIST_API_TOKEN: 'wrong', MIST_API_HOST: 'http://127.0.0.1:9', MIST_ORG_ID: 'o' });
+    // A wrong Mist API token too: the companion fails its passes for ever, and must hold nothing
+    // back. The built CLI in its own process: its memory is what the budget measures.
+    const p = await startProcess({ DATA_DIR: dataDir, MIST_WEBHOOK_SECRET: SECRET, MEMORY_LIMIT_MB: '256', MIST_API_TOKEN: 'wrong', MIST_API_HOST: 'http://127.0.0.1:9', MIST_ORG_ID: 'o' });
     try {
-      for (let i = 0; i < 15; i++) expect((await postWebhook(pipeline.url, sample('alarms__switch-down-alarmdef.json'))).status).toBe(200);
+      for (let i = 0; i < 15; i++) expect((await postWebhook(p.url, sample('alarms__switch-down-alarmdef.json'))).status).toBe(200);
     } finally {
-      await pipeline.stop();
+      p.child.kill('SIGTERM');
+      await p.exited;
     }
   });
 

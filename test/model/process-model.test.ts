@@ -53,7 +53,7 @@ const sequence = (kills: number, rebalance: boolean): fc.Arbitrary<ProcessComman
       return commands.filter((c) => c.type !== 'kill' || ++killed <= kills);
     });
 
-const notifyEnv = (chat: FakeChat): Record<string, string> => ({ NOTIFY_WEBHOOK_URL: `${chat.url}/hook`, NOTIFY_GROUP_S: '1', NOTIFY_MIN_SEVERITY: 'informational', NOTIFY_RETRY_MAX_MS: '500' });
+const notifyEnv = (chat: FakeChat): Record<string, string> => ({ NOTIFY_WEBHOOK_URL: `${chat.url}/hook`, NOTIFY_GROUP_S: '1', NOTIFY_MIN_SEVERITY: 'informational', NOTIFY_RETRY_MAX_MS: '500', INCIDENT_UPDATE_MIN_S: '2' });
 
 /** One sequence against processes started by `spawn`; `main` is the process webhooks and the API go to. */
 async function runSequence(commands: ProcessCommand[], hec: FakeHec, chat: FakeChat, spawn: (roles: string) => Promise<MistbridgeProcess>): Promise<void> {

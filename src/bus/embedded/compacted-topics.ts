@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import type { BusMessage, OutgoingMessage } from '../bus';
+import { isQuiet, type BusMessage, type OutgoingMessage } from '../bus';
 import { CompactedStore, type StoredRecord } from './compacted-store';
-import type { LogReader, TopicLog } from './topic-log';
+import type { Entry, LogReader, TopicLog } from './topic-log';
 
 /** Entries of compacted topics are durable themselves: they never hold the raw journal back. */
 export const NO_ROOT = Number.MAX_SAFE_INTEGER;
@@ -22,6 +22,8 @@ export class CompactedTopics {
    * flight, which the group has not seen.
    */
   readonly #seen = new Map<string, number>();
+  /** Per topic and key: its last record in the log, when that one was quiet (a later record supersedes it). */
+  readonly #quiet = new Map<string, Map<string, Entry>>();
 
   /** Loads every store (throws what the file system said: the caller names DATA_DIR). */
   constructor(dataDir: string, topics: readonly string[]) {
@@ -40,10 +42,20 @@ export class CompactedTopics {
   /** Appends durably (fsync), then to the topic's log. */
   async append(topic: string, messages: OutgoingMessage[], log: TopicLog<LogReader>): Promise<void> {
     const seqs = await this.#store(topic).append(messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value })));
+    const quiet = this.#quiet.get(topic) ?? new Map<string, Entry>();
+    this.#quiet.set(topic, quiet);
     messages.forEach((message, i) => {
-      log.append({ key: message.key, value: message.value, headers: message.headers ?? {}, root: NO_ROOT, bytes: message.value?.length ?? 0, seq: seqs[i]! });
+      const entry: Entry = { key: message.key, value: message.value, headers: message.headers ?? {}, root: NO_ROOT, bytes: message.value?.length ?? 0, seq: seqs[i]! };
+      // A quiet record superseded while groups still lag behind it (Splunk down) is no use to any
+      // of them: with thousands of updates per device, keeping each would be most of the memory.
+      const superseded = quiet.get(message.key);
+      if (superseded && log.at(log.base) !== undefined && superseded.seq! >= log.at(log.base)!.seq!) log.drop(superseded);
+      if (isQuiet(entry.headers)) quiet.set(message.key, entry);
+      else quiet.delete(message.key);
+      log.append(entry);
       this.#seen.set(topic, Math.max(this.#seen.get(topic) ?? 0, seqs[i]! + 1));
     });
+    if (log.entries.length === 0) quiet.clear();
   }
 
   /** The latest value of every live key, oldest write first. */

@@ -7,8 +7,10 @@ import { BusUnavailableError } from '../bus';
 import { CompactedTopics, NO_ROOT } from './compacted-topics';
 import { DlqFile } from './dlq-file';
 import { EmbeddedConsumer, type ConsumerHost } from './embedded-consumer';
+import type { JournalRecord } from './journal';
 import { RawTopic } from './raw-topic';
 import { TopicLog } from './topic-log';
+import { MemoryAccount } from '../../shared/memory-account';
 
 export interface EmbeddedBusOptions {
   dataDir: string;
@@ -24,6 +26,8 @@ export interface EmbeddedBusOptions {
   now?: () => number;
   /** Counts a dead letter the bus wrote itself (`crash_loop`), beside the stages' own. */
   onQuarantine?: () => void;
+  /** The process's reservations (default: one of its own, bounded by maxBacklogBytes). */
+  memory?: MemoryAccount;
 }
 
 /** A DATA_DIR that cannot be used: start-up stops with the path and the OS reason (exit 2). */
@@ -54,13 +58,16 @@ export class EmbeddedBus implements Bus, ConsumerHost {
   #dead = false;
   /** Journal offset after the last raw record appended to the raw log. */
   #rawAppended = 0;
-  /** Producers of derived messages waiting for the backlog to drain. */
-  readonly #drainWaiters = new Set<() => void>();
 
   /** `DATA_DIR/dlq.ndjson`. */
   readonly dlq: DlqFile;
 
+  readonly #memory: MemoryAccount;
+
   constructor(private readonly options: EmbeddedBusOptions) {
+    this.#memory = options.memory ?? new MemoryAccount(options.maxBacklogBytes, null);
+    // Events and incidents not yet delivered are held in memory (raw webhooks wait on disk).
+    this.#memory.source('backlog', () => this.#backlogBytes(false));
     this.dlq = new DlqFile(join(options.dataDir, 'dlq.ndjson'));
     this.#raw = new RawTopic({ dataDir: options.dataDir, topic: options.topics.raw, maxLetterBytes: options.maxLetterBytes, logger: options.logger, now: options.now ?? Date.now, onQuarantine: options.onQuarantine }, this.dlq);
     try {
@@ -82,16 +89,19 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     raw.base = this.#raw.journal.checkpointOffset;
     for (const consumer of raw.groups.values()) consumer.moveTo(raw.name, raw.base);
     this.#rawAppended = raw.base;
-    for (const record of replay) this.#appendRaw(record.offset, record.key, record.value, record.headers);
+    for (const record of replay) this.#appendRaw(record);
     this.#rawAppended = this.#raw.journal.nextOffset;
     this.#advanceCheckpoint();
   }
 
   writable(): Writability {
     if (!this.#started || this.#closed) return { ok: false, reason: 'bus not started', retryAfterS: 5 };
-    // What is held in memory (webhooks not yet normalized, events not yet delivered) is the bound;
-    // compacted topics are durable state of their own, never webhook backlog.
-    if (this.#backlogBytes(true) >= this.options.maxBacklogBytes) return { ok: false, reason: 'backlog over its bound', retryAfterS: 5 };
+    // Webhooks not yet normalized wait on disk: their bytes are the bound of the work ahead;
+    // memory (events not yet delivered, work in hand) is the account's. Compacted topics are
+    // durable state of their own, never webhook backlog.
+    if (this.#backlogBytes(true) - this.#backlogBytes(false) >= this.options.maxBacklogBytes) return { ok: false, reason: 'webhooks not yet normalized over INGRESS_MAX_BACKLOG_BYTES', retryAfterS: 5 };
+    const memory = this.#memory.over();
+    if (memory) return { ok: false, reason: memory, retryAfterS: 5 };
     const refused = this.#raw.unwritable();
     return refused ? { ok: false, ...refused } : { ok: true };
   }
@@ -109,18 +119,24 @@ export class EmbeddedBus implements Bus, ConsumerHost {
 
   async #produceRaw(messages: OutgoingMessage[], timeoutMs?: number): Promise<void> {
     if (!this.#started || this.#closed) throw new BusUnavailableError('bus not started');
-    await this.#raw.write(messages, (records) => records.forEach((r) => this.#appendRaw(r.offset, r.key, r.value, r.headers)), timeoutMs);
+    await this.#raw.write(messages, (records) => records.forEach((r) => this.#appendRaw(r)), timeoutMs);
   }
 
-  #appendRaw(offset: number, key: string, value: Buffer, headers: Record<string, string>): void {
+  /**
+   * A journaled record joins its topic: values stay on disk (read when a consumer takes them), so
+   * a backlog of webhooks, or a replay after a crash, holds only their places in memory.
+   */
+  #appendRaw(record: JournalRecord): void {
     if (this.#dead) return;
-    const target = headers[REDRIVE_TOPIC_HEADER];
+    const { offset, key, location } = record;
+    const load = (): Buffer => this.#raw.journal.read(location);
+    const target = record.headers[REDRIVE_TOPIC_HEADER];
     if (target !== undefined) {
       // A redriven message bound for a derived topic travelled through the journal to be durable;
       // it joins its topic with the journal holding it until its stage committed it.
-      const { [REDRIVE_TOPIC_HEADER]: _target, ...rest } = headers;
-      this.log(target).append({ key, value, headers: rest, root: offset, bytes: value.length });
-    } else this.log(this.options.topics.raw).append({ key, value, headers, root: offset, bytes: value.length, offset });
+      const { [REDRIVE_TOPIC_HEADER]: _target, ...headers } = record.headers;
+      this.log(target).append({ key, value: null, load, headers, root: offset, bytes: location.length });
+    } else this.log(this.options.topics.raw).append({ key, value: null, load, headers: record.headers, root: offset, bytes: location.length, offset });
     this.#rawAppended = Math.max(this.#rawAppended, offset + 1);
   }
 
@@ -149,23 +165,14 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     if (log.groups.size === 0) log.trim();
   }
 
-  /** Waits while derived messages held in memory are over the backlog bound (they drain as groups commit). */
+  /** Waits while the reservations are at their bound (they drain as groups commit); the normalizer is parked meanwhile. */
   async #waitForRoom(signal?: AbortSignal): Promise<void> {
-    while (this.#backlogBytes(false) >= this.options.maxBacklogBytes) {
-      if (signal?.aborted || this.#dead) throw new BusUnavailableError('stopped while waiting for the backlog to drain');
-      this.#raw.journal.noteBackPressure();
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          this.#drainWaiters.delete(wake);
-          signal?.removeEventListener('abort', wake);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(wake, 1000);
-        this.#drainWaiters.add(wake);
-        signal?.addEventListener('abort', wake, { once: true });
-      });
-    }
+    let parked = false;
+    await this.#memory.waitForRoom(signal, ['normalizing'], () => {
+      if (!parked) this.#raw.journal.park((parked = true));
+    });
+    if (parked) this.#raw.journal.park(false);
+    if (signal?.aborted || this.#dead) throw new BusUnavailableError('stopped while waiting for the backlog to drain');
   }
 
   /** Bytes of messages held in memory that derive from webhooks (and of the webhooks themselves, with `raw`). */
@@ -228,8 +235,14 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     if (this.#dead) return;
     if (!ephemeral) this.#compacted.commit(group, this.log(topic), position);
     for (const log of this.#topics.values()) log.trim();
-    for (const wake of [...this.#drainWaiters]) wake();
+    this.#memory.released();
     this.#advanceCheckpoint();
+  }
+
+  /** @internal the normalizer starts on raw messages (null: it is done with them): a death meanwhile is theirs. */
+  working(topic: string, group: string, messages: BusMessage[] | null): void {
+    if (topic !== this.options.topics.raw || group !== this.options.rawGroup || this.#dead) return;
+    this.#raw.journal.attempt(messages && messages.length > 0 ? { from: Number(messages[0]!.offset), until: Number(messages[messages.length - 1]!.offset) + 1 } : null);
   }
 
   /** @internal */ caughtUp(group: string, topic: string, next: number): void {

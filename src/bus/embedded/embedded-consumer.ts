@@ -14,6 +14,8 @@ export interface ConsumerHost {
   batchLimit(topic: string, group: string, position: number, limit: number): number;
   /** Called once the group's messages below `position` in the topic's log are done. */
   committed(group: string, topic: string, position: number, ephemeral: boolean): void;
+  /** The group starts working on `messages` (null: it finished, or let go). */
+  working(topic: string, group: string, messages: BusMessage[] | null): void;
   /** Called once a compacted topic's records below sequence number `next` (a catch-up; Infinity: all of it, up to the log) are done. */
   caughtUp(group: string, topic: string, next: number): void;
   /** A handler's context: derived messages inherit the oldest root of the batch. */
@@ -149,10 +151,15 @@ export class EmbeddedConsumer implements Consumer {
         const next = await this.#nextBatch(signal);
         if (!next) continue;
         const { topic, messages, end, root } = next;
+        this.host.working(topic, this.options.group, messages);
         const effects = await runner.run(messages, context(root), { topic, partition: 0, stillOwner });
-        if (!effects) break;
+        if (!effects) {
+          this.host.working(topic, this.options.group, null);
+          break;
+        }
         this.positions.set(topic, end);
         await this.#commits.add({ topic, position: end }, effects);
+        this.host.working(topic, this.options.group, null);
         // Batches that need no I/O must not keep timers and sockets waiting behind an endless run of them.
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
@@ -190,8 +197,9 @@ export class EmbeddedConsumer implements Consumer {
       for (let offset = position; offset < position + count; offset++) {
         const entry = log.at(offset)!;
         root = Math.min(root, entry.root);
+        if (entry.dropped) continue;
         // Raw entries carry their journal offset, compacted ones their sequence number: what messages and letters name.
-        messages.push({ topic, partition: 0, offset: String(entry.offset ?? entry.seq ?? offset), key: entry.key, value: entry.value, headers: entry.headers });
+        messages.push({ topic, partition: 0, offset: String(entry.offset ?? entry.seq ?? offset), key: entry.key, value: entry.value ?? entry.load?.() ?? null, headers: entry.headers });
       }
       return { topic, messages, end: position + count, root };
     }

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { fdatasync, ftruncate, writev } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -9,11 +9,19 @@ const writevAsync = promisify(writev);
 const fdatasyncAsync = promisify(fdatasync);
 const ftruncateAsync = promisify(ftruncate);
 
+/** Where a record's value lies: read back when a consumer takes it, never held in memory meanwhile. */
+export interface RecordLocation {
+  segment: number;
+  /** File position of the value. */
+  position: number;
+  length: number;
+}
+
 export interface JournalRecord {
   offset: number;
   key: string;
   headers: Record<string, string>;
-  value: Buffer;
+  location: RecordLocation;
 }
 
 /**
@@ -42,7 +50,7 @@ const CHECKPOINT_BYTES = 256;
 export interface JournalStart {
   replay: JournalRecord[];
   quarantine: JournalRecord | null;
-  /** Consecutive runs that died with the normalizer at `normalized` (0 after a clean stop). */
+  /** Consecutive runs that died normalizing the webhook at `carefulFrom` alone (0 after a clean stop). */
   deaths: number;
   carefulFrom: number;
   carefulUntil: number;
@@ -54,9 +62,13 @@ interface CheckpointFile {
   normalized?: number;
   /** False from start-up until a clean close. */
   clean?: boolean;
-  /** The normalizer waited for the backlog to drain during the run: a death then says nothing about the webhook in hand. */
+  /** 0.2: the normalizer waited for the backlog during the run (still written, for a rollback). */
   blocked?: boolean;
   start?: { at: number; deaths: number };
+  /** 0.3: the webhooks (journal offsets) the normalizer is working on now, or null. */
+  attempt?: { from: number; until: number } | null;
+  /** 0.3: the normalizer is waiting for memory (back-pressure), not working: a death now is not the webhook's. */
+  parked?: boolean;
 }
 
 /**
@@ -74,7 +86,11 @@ export class Journal {
   #normalized = 0;
   #start: { at: number; deaths: number } = { at: 0, deaths: 0 };
   #blocked = false;
-  #pending: Array<{ buffers: Buffer[]; count: number; resolve: (offsets: number[]) => void; reject: (err: Error) => void }> = [];
+  #attempt: { from: number; until: number } | null = null;
+  #parked = false;
+  /** Read descriptors of segments, opened on first read. */
+  readonly #readers = new Map<number, number>();
+  #pending: Array<{ buffers: Buffer[]; sizes: Array<{ before: number; length: number }>; resolve: (written: Array<{ offset: number; location: RecordLocation }>) => void; reject: (err: Error) => void }> = [];
   #flushing: Promise<void> | null = null;
   #lastError: { error: Error; at: number } | null = null;
   /** Abandoned (an in-process crash): nothing more is written. */
@@ -86,7 +102,11 @@ export class Journal {
 
   constructor(private readonly dir: string) {}
 
-  /** Opens the journal: the records not yet checkpointed (to be replayed) and what the last run left. */
+  /**
+   * Opens the journal: the records not yet checkpointed (to be replayed; their values stay on disk
+   * and are read when consumed) and what the last run left. Segments are scanned a window at a
+   * time, never read whole.
+   */
   open(): JournalStart {
     mkdirSync(this.dir, { recursive: true });
     const previous = this.#readCheckpoint();
@@ -98,14 +118,15 @@ export class Journal {
     let lastEnd = -1;
     for (const start of segments) {
       const path = this.#segmentPath(start);
-      const decoded = decodeSegment(readFileSync(path), start);
-      if (decoded.validBytes < decoded.totalBytes) {
-        // A torn tail is a write that never reached fsync, so it was never acknowledged.
-        truncateSync(path, decoded.validBytes);
+      const scanned = scanSegment(path, start, (record) => {
+        if (record.offset >= this.#checkpoint) records.push(record);
+      });
+      // A torn tail is a write that never reached fsync, so it was never acknowledged.
+      if (scanned.validBytes < scanned.totalBytes) {
+        truncateSync(path, scanned.validBytes);
         syncPathSync(path);
       }
-      for (const record of decoded.records) if (record.offset >= this.#checkpoint) records.push(record);
-      lastEnd = start + decoded.records.length;
+      lastEnd = start + scanned.count;
       next = Math.max(next, lastEnd);
     }
     this.#nextOffset = next;
@@ -116,22 +137,61 @@ export class Journal {
 
     // A 0.1 checkpoint has no `clean` flag: its run is taken as clean (nothing to hold against it).
     const normalized = Math.max(this.#checkpoint, previous.normalized ?? this.#checkpoint);
-    // A run that ended without a clean close while the normalizer had work, and not while it was held
-    // back by a stalled sink (back-pressure), died of what it was normalizing.
-    const died = previous.clean === false && previous.blocked !== true && normalized < next;
-    const deaths = died ? (previous.start?.at === normalized ? previous.start.deaths + 1 : 1) : 0;
-    const quarantine = deaths >= 2 ? (records.find((r) => r.offset === normalized) ?? null) : null;
-    this.#normalized = quarantine ? normalized + 1 : normalized;
-    this.#start = { at: this.#normalized, deaths: quarantine ? 0 : deaths };
+    const attempt = previous.attempt !== undefined ? previous.attempt : legacyAttempt(previous, normalized, next);
+    // A run that ended without a clean close while the normalizer was working on webhooks (not
+    // waiting for memory) died of what it was normalizing: of that webhook when it was the only
+    // one; of one of them otherwise, which are then normalized one at a time to find it.
+    const died = previous.clean === false && attempt !== null && previous.parked !== true && attempt.until > normalized;
+    const from = attempt ? Math.max(attempt.from, normalized) : normalized;
+    const single = died && attempt!.until - from === 1;
+    const deaths = single ? (previous.start?.at === from ? previous.start.deaths + 1 : 1) : 0;
+    const quarantine = deaths >= 2 ? (records.find((r) => r.offset === from) ?? null) : null;
+    this.#normalized = quarantine ? Math.max(normalized, from + 1) : normalized;
+    this.#start = { at: from, deaths: quarantine ? 0 : deaths };
     this.#writeCheckpoint(false); // the one write per start that counts deaths (atomic: a new file renamed over the old)
     this.#openCheckpoint();
     return {
       replay: quarantine ? records.filter((r) => r !== quarantine) : records,
       quarantine,
       deaths: this.#start.deaths,
-      carefulFrom: this.#normalized,
-      carefulUntil: deaths >= 1 && !quarantine ? next : this.#normalized,
+      carefulFrom: died && !quarantine ? from : this.#normalized,
+      carefulUntil: died && !quarantine ? Math.max(from + 1, attempt!.until) : this.#normalized,
     };
+  }
+
+  /** A record's value, from its segment (page cache, mostly). */
+  read(location: RecordLocation): Buffer {
+    let fd = this.#readers.get(location.segment);
+    if (fd === undefined) {
+      fd = openSync(this.#segmentPath(location.segment), 'r');
+      this.#readers.set(location.segment, fd);
+    }
+    const value = Buffer.allocUnsafe(location.length);
+    for (let done = 0; done < location.length; ) {
+      const n = readSync(fd, value, done, location.length - done, location.position + done);
+      if (n === 0) throw new Error(`journal segment ${location.segment} ends before the record at ${location.position}`);
+      done += n;
+    }
+    return value;
+  }
+
+  /**
+   * The normalizer starts on the webhooks [from, until) (null: it finished them): written before
+   * the work, so that a death during it is theirs. Not fsynced: a process that dies leaves the
+   * write in the page cache; a machine that crashes was not killed by a webhook.
+   */
+  attempt(range: { from: number; until: number } | null): void {
+    if (this.#dead) return;
+    this.#attempt = range;
+    this.#writeCheckpoint(false);
+  }
+
+  /** The normalizer waits for memory (true) or works again (false). */
+  park(parked: boolean): void {
+    if (this.#dead || this.#parked === parked) return;
+    this.#parked = parked;
+    if (parked) this.#blocked = true;
+    this.#writeCheckpoint(false);
   }
 
   get nextOffset(): number {
@@ -150,11 +210,18 @@ export class Journal {
     return this.#lastError && Date.now() - this.#lastError.at < ERROR_HOLD_MS ? this.#lastError.error : null;
   }
 
-  /** Resolves with the records' offsets once they are on disk. */
-  append(records: Array<{ key: string; headers: Record<string, string>; value: Buffer }>): Promise<number[]> {
+  /** Resolves with the records' offsets and locations once they are on disk. */
+  append(records: Array<{ key: string; headers: Record<string, string>; value: Buffer }>): Promise<Array<{ offset: number; location: RecordLocation }>> {
     if (this.#dead) return Promise.reject(new Error('journal abandoned'));
-    const buffers = records.flatMap(encodeRecord);
-    const durable = new Promise<number[]>((resolve, reject) => this.#pending.push({ buffers, count: records.length, resolve, reject }));
+    const buffers: Buffer[] = [];
+    const sizes: Array<{ before: number; length: number }> = [];
+    for (const record of records) {
+      const encoded = encodeRecord(record);
+      // Bytes of the record before its value (header, meta length, meta), and the value's.
+      sizes.push({ before: encoded[0]!.length + encoded[1]!.length + encoded[2]!.length, length: record.value.length });
+      buffers.push(...encoded);
+    }
+    const durable = new Promise<Array<{ offset: number; location: RecordLocation }>>((resolve, reject) => this.#pending.push({ buffers, sizes, resolve, reject }));
     if (!this.#flushing) this.#flushing = this.#flushLoop();
     return durable;
   }
@@ -176,14 +243,19 @@ export class Journal {
           written += (await writevAsync(this.#fd, written === 0 ? buffers : sliceBuffers(buffers, written))).bytesWritten;
         }
         await fdatasyncAsync(this.#fd);
-        this.#segmentBytes += bytes;
         this.#lastError = null;
         // Offsets are given only to records on disk, so recovery numbers them exactly the same way.
+        let position = before;
         for (const entry of batch) {
-          const offsets = Array.from({ length: entry.count }, (_, i) => this.#nextOffset + i);
-          this.#nextOffset += entry.count;
-          entry.resolve(offsets);
+          entry.resolve(
+            entry.sizes.map((size) => {
+              const written = { offset: this.#nextOffset++, location: { segment: this.#segmentStart, position: position + size.before, length: size.length } };
+              position += size.before + size.length;
+              return written;
+            }),
+          );
         }
+        this.#segmentBytes += bytes;
       } catch (err) {
         this.#lastError = { error: err as Error, at: Date.now() };
         // Undo a partial write so later records do not land behind garbage.
@@ -212,7 +284,7 @@ export class Journal {
       const segments = this.#segmentStarts;
       while (segments.length > 1 && segments[1]! <= this.#checkpoint && segments[0] !== this.#segmentStart) {
         unlinkSync(this.#segmentPath(segments[0]!));
-        segments.shift();
+        this.#closeReader(segments.shift()!);
       }
     } catch {
       // Deleting is an optimisation: a segment left behind is deleted at the next checkpoint.
@@ -225,6 +297,13 @@ export class Journal {
     this.#fd = -1;
     if (!this.#dead) this.#writeCheckpoint(true);
     this.#closeCheckpoint();
+    for (const segment of [...this.#readers.keys()]) this.#closeReader(segment);
+  }
+
+  #closeReader(segment: number): void {
+    const fd = this.#readers.get(segment);
+    if (fd !== undefined) closeSync(fd);
+    this.#readers.delete(segment);
   }
 
   #openCheckpoint(): void {
@@ -241,13 +320,6 @@ export class Journal {
     this.#checkpointFd = -1;
   }
 
-  /** The normalizer is held back by the backlog bound: written once per run (see `open`). */
-  noteBackPressure(): void {
-    if (this.#blocked || this.#dead) return;
-    this.#blocked = true;
-    this.#writeCheckpoint(false);
-  }
-
   /** An in-process crash (tests): stop writing at once, let the write in flight settle, keep the files as they are. */
   async abandon(): Promise<void> {
     this.#dead = true;
@@ -255,6 +327,7 @@ export class Journal {
     if (this.#fd >= 0) closeSync(this.#fd);
     this.#fd = -1;
     this.#closeCheckpoint();
+    for (const segment of [...this.#readers.keys()]) this.#closeReader(segment);
   }
 
   /**
@@ -264,7 +337,7 @@ export class Journal {
    * crash may lose it, which only means more replay (the file is not fsynced either way).
    */
   #writeCheckpoint(clean: boolean): void {
-    const content: CheckpointFile = { format: JOURNAL_FORMAT, offset: this.#checkpoint, normalized: this.#normalized, clean, blocked: this.#blocked, start: this.#start };
+    const content: CheckpointFile = { format: JOURNAL_FORMAT, offset: this.#checkpoint, normalized: this.#normalized, clean, blocked: this.#blocked, start: this.#start, attempt: this.#attempt, parked: this.#parked };
     const text = JSON.stringify(content).padEnd(CHECKPOINT_BYTES);
     try {
       if (this.#checkpointFd >= 0 && text.length === CHECKPOINT_BYTES) {
@@ -334,28 +407,66 @@ function encodeRecord(record: { key: string; headers: Record<string, string>; va
   return [header, metaLength, meta, record.value];
 }
 
-export function decodeSegment(data: Buffer, start: number): { records: JournalRecord[]; validBytes: number; totalBytes: number } {
-  const records: JournalRecord[] = [];
-  let pos = 0;
-  while (pos + HEADER_BYTES <= data.length) {
-    const length = data.readUInt32BE(pos);
-    const crc = data.readUInt32BE(pos + 4);
-    const end = pos + HEADER_BYTES + length;
-    if (length < 2 || end > data.length) break;
-    const payload = data.subarray(pos + HEADER_BYTES, end);
-    if (crc32(payload) !== crc) break;
-    const metaLength = payload.readUInt16BE(0);
-    if (2 + metaLength > payload.length) break;
-    let meta: { k: string; h: Record<string, string> };
-    try {
-      meta = JSON.parse(payload.subarray(2, 2 + metaLength).toString('utf8')) as typeof meta;
-    } catch {
-      break;
+const SCAN_WINDOW_BYTES = 1024 * 1024;
+
+/**
+ * The valid records of a segment, a window at a time (a value is checked, never kept: its CRC is
+ * computed as it passes). Stops at the first record that is torn or does not check out.
+ */
+export function scanSegment(path: string, start: number, each: (record: JournalRecord) => void): { count: number; validBytes: number; totalBytes: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const total = fstatSync(fd).size;
+    const window = Buffer.allocUnsafe(SCAN_WINDOW_BYTES);
+    const readAt = (position: number, length: number): Buffer => {
+      const out = length <= window.length ? window.subarray(0, length) : Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return out.subarray(0, done);
+    };
+    let pos = 0;
+    let count = 0;
+    while (pos + HEADER_BYTES <= total) {
+      const header = readAt(pos, HEADER_BYTES);
+      const length = header.readUInt32BE(0);
+      const crc = header.readUInt32BE(4);
+      const end = pos + HEADER_BYTES + length;
+      if (length < 2 || end > total) break;
+      const metaLength = readAt(pos + HEADER_BYTES, 2).readUInt16BE(0);
+      if (2 + metaLength > length) break;
+      const metaBytes = Buffer.from(readAt(pos + HEADER_BYTES + 2, metaLength));
+      let check = crc32(readAt(pos + HEADER_BYTES, 2));
+      check = crc32(metaBytes, check);
+      const valueStart = pos + HEADER_BYTES + 2 + metaLength;
+      for (let at = valueStart; at < end; at += window.length) check = crc32(readAt(at, Math.min(window.length, end - at)), check);
+      if (check !== crc) break;
+      let meta: { k: string; h: Record<string, string> };
+      try {
+        meta = JSON.parse(metaBytes.toString('utf8')) as typeof meta;
+      } catch {
+        break;
+      }
+      each({ offset: start + count, key: meta.k, headers: meta.h, location: { segment: start, position: valueStart, length: end - valueStart } });
+      count++;
+      pos = end;
     }
-    records.push({ offset: start + records.length, key: meta.k, headers: meta.h, value: Buffer.from(payload.subarray(2 + metaLength)) });
-    pos = end;
+    return { count, validBytes: pos, totalBytes: total };
+  } finally {
+    closeSync(fd);
   }
-  return { records, validBytes: pos, totalBytes: data.length };
+}
+
+/**
+ * A 0.2 checkpoint has no attempt: the normalizer was taken to be at `normalized` with everything
+ * after it in hand, unless the run was held back by back-pressure (`blocked`).
+ */
+function legacyAttempt(previous: CheckpointFile, normalized: number, next: number): { from: number; until: number } | null {
+  if (previous.blocked === true || normalized >= next) return null;
+  return { from: normalized, until: next };
 }
 
 function sliceBuffers(buffers: Buffer[], skip: number): Buffer[] {

@@ -61,12 +61,13 @@ export class RawTopic {
   }
 
   /**
-   * Resolves once the records are durable; `landed` gets them with their journal offsets as soon as
-   * they are, even when the caller's deadline passed first (a late write is still processed).
+   * Resolves once the records are durable; `landed` gets them with their journal offsets and
+   * locations as soon as they are, even when the caller's deadline passed first (a late write is
+   * still processed).
    */
   write(messages: OutgoingMessage[], landed: (records: JournalRecord[]) => void, timeoutMs?: number): Promise<void> {
     const records = messages.map((m) => ({ key: m.key, headers: m.headers ?? {}, value: m.value ?? Buffer.alloc(0) }));
-    const written = this.journal.append(records).then((offsets) => landed(records.map((record, i) => ({ ...record, offset: offsets[i]! }))));
+    const written = this.journal.append(records).then((done) => landed(records.map((record, i) => ({ key: record.key, headers: record.headers, ...done[i]! }))));
     if (timeoutMs === undefined) return written;
     // Until a write past its deadline lands, the disk is too slow to promise anything: the bus stays unwritable.
     return withDeadline(written, timeoutMs, () => {
@@ -78,14 +79,15 @@ export class RawTopic {
 
   /** A webhook that was being normalized when the process died twice goes to the DLQ instead of a third try. */
   #quarantine(record: JournalRecord): void {
-    const source: BusMessage = { topic: this.options.topic, partition: 0, offset: String(record.offset), key: record.key, value: record.value, headers: record.headers };
+    const value = this.journal.read(record.location);
+    const source: BusMessage = { topic: this.options.topic, partition: 0, offset: String(record.offset), key: record.key, value, headers: record.headers };
     const letter = deadLetter('normalizer', 'crash_loop', 'the process died twice while this webhook was being normalized; quarantined so the rest can go on', source, {
       now: this.options.now(),
       maxValueBytes: this.options.maxLetterBytes,
     });
     this.dlq.appendSync(letter.value!.toString('utf8'));
     this.options.onQuarantine?.();
-    this.options.logger.error('webhook quarantined to the DLQ (reason crash_loop): the process died twice while normalizing it', { offset: record.offset, bytes: record.value.length });
+    this.options.logger.error('webhook quarantined to the DLQ (reason crash_loop): the process died twice while normalizing it', { offset: record.offset, bytes: value.length });
   }
 }
 

@@ -1,6 +1,8 @@
 export interface Entry {
   key: string;
+  /** null: a tombstone, unless `load` reads the value from disk. */
   value: Buffer | null;
+  load?: () => Buffer;
   headers: Record<string, string>;
   /** Offset of the raw webhook this message derives from: the journal keeps it until every derivative is committed. */
   root: number;
@@ -11,6 +13,8 @@ export interface Entry {
   seq?: number;
   /** When the entry joined the log: a batch lingers from its oldest message, not from when the consumer looked. */
   appendedAt?: number;
+  /** Superseded while still in the log (a quiet record followed by another of its key): skipped by readers, its value gone. */
+  dropped?: boolean;
 }
 
 /** What a group of the embedded bus is to a log: where it has committed. */
@@ -53,6 +57,15 @@ export class TopicLog<Reader extends LogReader = LogReader> {
     for (const wake of this.waiters) wake();
     this.waiters.clear();
     return this.end - 1;
+  }
+
+  /** Frees a superseded entry's value (its place, and its offset, stay). */
+  drop(entry: Entry): void {
+    if (entry.dropped) return;
+    entry.dropped = true;
+    this.bytes -= entry.bytes;
+    entry.bytes = 0;
+    entry.value = null;
   }
 
   at(offset: number): Entry | undefined {

@@ -9,6 +9,7 @@ import { Coalescer } from './coalescer';
 import { classifySendError, isTooLarge } from './errors';
 import { KafkaBusConsumer, type KafkaConsumerHost } from './kafka-consumer';
 import { readToEnd } from './topic-reader';
+import { MemoryAccount } from '../../shared/memory-account';
 
 const PROBE_INTERVAL_MS = 1000;
 /** How long a scrape waits for fresh consumer lag before it answers with the last reading. */
@@ -47,6 +48,8 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
     private readonly logger: Logger,
     /** Bytes of writes awaiting acknowledgement above which the bus takes no more (the ingress answers 503). */
     private readonly maxInFlightBytes = Number.POSITIVE_INFINITY,
+    /** The process's reservations: writes in flight and fetched batches are charged to it. */
+    readonly memory: MemoryAccount = new MemoryAccount(Number.POSITIVE_INFINITY, null),
   ) {
     this.#kafka = createKafka(config, logger);
     this.#producer = this.#kafka.producer({
@@ -77,6 +80,8 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
     if (this.#closed) return { ok: false, reason: 'bus closed', retryAfterS: 5 };
     // Requests waiting for their acknowledgement are backlog too: held in memory until Kafka answers.
     if (this.#inFlightBytes >= this.maxInFlightBytes) return { ok: false, reason: 'writes awaiting acknowledgement over INGRESS_MAX_BACKLOG_BYTES', retryAfterS: 1 };
+    const memory = this.memory.over();
+    if (memory) return { ok: false, reason: memory, retryAfterS: 2 };
     return this.#healthy ? { ok: true } : { ok: false, reason: `Kafka unavailable: ${this.#lastError}`, retryAfterS: 5 };
   }
 
@@ -84,10 +89,16 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
     // Held from the call on: the next writable() already counts these bytes.
     const bytes = messages.reduce((sum, m) => sum + (m.value?.length ?? 0), 0);
     this.#inFlightBytes += bytes;
+    const release = this.memory.hold('delivery', bytes);
     await this.start(); // never rejects: a failed connect marks the bus unhealthy
     const timeoutMs = options.timeoutMs ?? 30_000;
     const send = this.config.produceCoalesce ? this.#coalescerOf(topic).add(messages) : this.#send(topic, messages, timeoutMs);
-    void send.finally(() => (this.#inFlightBytes -= bytes)).catch(() => undefined);
+    void send
+      .finally(() => {
+        this.#inFlightBytes -= bytes;
+        release();
+      })
+      .catch(() => undefined);
     try {
       // kafkajs keeps retrying a dead broker for longer than the caller waits; a missed deadline is
       // itself the sign that Kafka is unavailable (marked below, like any failure).
@@ -247,6 +258,6 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
   }
 }
 
-export function createKafkaBus(config: Config, topics: Topics, logger: Logger): KafkaBus {
-  return new KafkaBus(config.kafka!, topics, logger, config.ingress.maxBacklogBytes);
+export function createKafkaBus(config: Config, topics: Topics, logger: Logger, memory?: MemoryAccount): KafkaBus {
+  return new KafkaBus(config.kafka!, topics, logger, config.ingress.maxBacklogBytes, memory);
 }

@@ -9,6 +9,7 @@ import { AssignmentGate, CommitQueue, batchDue, chunkRunner, type ChunkRunner } 
 import { patientRoundRobin } from './assigner';
 import { toBusMessage } from './errors';
 import { PartitionQueue } from './partition-queue';
+import type { MemoryAccount } from '../../shared/memory-account';
 
 /** How long a fetch waits for data (20 idle fetches a second at most per group). */
 const FETCH_WAIT_MS = 50;
@@ -18,6 +19,7 @@ const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
 /** What a consumer needs of the Kafka bus. */
 export interface KafkaConsumerHost {
+  readonly memory: MemoryAccount;
   produce(topic: string, messages: OutgoingMessage[]): Promise<void>;
   committedOffsets(group: string, topic: string): Promise<Map<number, string | null>>;
   endOffsets(topic: string): Promise<Map<number, string>>;
@@ -120,6 +122,8 @@ export class KafkaBusConsumer implements Consumer {
   }
 
   async start(): Promise<void> {
+    // What fetches hold until their handler takes it is memory the process holds.
+    this.host.memory.source(`fetched:${this.group}`, () => [...this.#slots.values()].reduce((n, slot) => n + slot.queue.bytes, 0));
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topics: this.topics, fromBeginning: true });
     await this.#consumer.run({
@@ -136,6 +140,12 @@ export class KafkaBusConsumer implements Consumer {
         }
         if (!isRunning() || isStale() || batch.isEmpty()) return;
         const slot = this.#slot(batch.topic, batch.partition);
+        // Over the memory bound a partition with work in hand takes no more (it is fetched again
+        // later); one with nothing in hand always may, so that the stages that drain never stall.
+        if (slot.queue.count > 0 && this.host.memory.over()) {
+          await sleep(200, this.#abort.signal).catch(() => undefined);
+          return;
+        }
         slot.queue.push(
           batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m)),
           performance.now(),
@@ -259,6 +269,7 @@ export class KafkaBusConsumer implements Consumer {
     this.#abort.abort();
     await Promise.allSettled([...this.#slots.values()].map((slot) => slot.worker));
     await this.#consumer.disconnect();
+    this.host.memory.source(`fetched:${this.group}`, null);
     this.host.forget(this);
   }
 }

@@ -1,4 +1,4 @@
-import type { BusMessage, Consumer, OutgoingMessage } from '../../bus/bus';
+import { isQuiet, type BusMessage, type Consumer, type OutgoingMessage } from '../../bus/bus';
 import { GROUPS } from '../../bus/topics';
 import { lettersFor, sendDeadLetters } from '../../dlq/dead-letter';
 import { sourceTopic } from '../../dlq/letters';
@@ -41,6 +41,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
         if (!message.value) continue; // a tombstone: the incident was forgotten, nothing to index
         const withValue = { ...message, value: message.value };
         if (sourceTopic(message) === deps.topics.incidents) {
+          if (isQuiet(message.headers)) continue; // state only: its latest goes out when the correlator flushes
           const incident = decodeOrDeadLetter(incidents, withValue, dead, letter);
           if (incident) envelopes.push(incidentEnvelope(incident, settings.defaultIndex));
           else continue;
@@ -51,7 +52,14 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
         }
         sources.push(message);
       }
-      const rejected = envelopes.length > 0 ? await sink.deliver(envelopes, context.signal) : [];
+      // A batch on its way to Splunk is held until HEC took it (a drain: it never waits for room).
+      const release = deps.memory?.hold('delivery', envelopes.reduce((n, e) => n + e.length, 0));
+      let rejected;
+      try {
+        rejected = envelopes.length > 0 ? await sink.deliver(envelopes, context.signal) : [];
+      } finally {
+        release?.();
+      }
       for (const r of rejected) dead.push(letter(r.reason, r.error, sources[r.index]!));
       await sendDeadLetters(context.produce, deps, 'splunk', dead);
     },

@@ -1,0 +1,140 @@
+/**
+ * The process's memory budget as reservations (the Memory issue): what the process holds is
+ * charged where it is taken — bytes being normalized, batches on their way to Splunk or Kafka,
+ * fetched batches waiting for their handler, tail buffers — beside sources it reads on demand (the
+ * embedded bus' logs). When the reservations reach the limit, the ingress answers 503 and the
+ * stages that add work (the normalizer, fetching) wait; the stages that drain (delivery) never do.
+ *
+ * Measured memory (heap in use plus external and array buffers) is only a second brake, with
+ * hysteresis, so that garbage not yet collected never turns normal load into 503s: it engages at
+ * BRAKE_ON of the process's budget and lets go below BRAKE_OFF.
+ */
+const BRAKE_ON = 0.75;
+const BRAKE_OFF = 0.6;
+const SAMPLE_MS = 250;
+
+export type Holder = 'normalizing' | 'delivery' | 'fetched' | 'tail';
+
+export interface MemoryState {
+  limit: number;
+  held: number;
+  byHolder: Record<string, number>;
+  measured: number | null;
+  braking: boolean;
+}
+
+export class MemoryAccount {
+  readonly #sources = new Map<string, () => number>();
+  readonly #held = new Map<Holder, number>();
+  readonly #waiters = new Set<() => void>();
+  #measured: number | null = null;
+  #braking = false;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    /** Reservations beyond this refuse webhooks and hold back the stages that add work. */
+    readonly limit: number,
+    /** The process's whole budget (MEMORY_LIMIT_MB), for the measured brake; null: no brake. */
+    private readonly budget: number | null,
+    private readonly measure: () => number = () => {
+      const usage = process.memoryUsage();
+      return usage.heapUsed + usage.external;
+    },
+  ) {
+    if (budget !== null) {
+      this.#timer = setInterval(() => this.sample(), SAMPLE_MS);
+      this.#timer.unref();
+    }
+  }
+
+  /** Bytes a part of the process holds, read when asked (a log's entries, a consumer's queues); null removes it. */
+  source(name: string, bytes: (() => number) | null): void {
+    if (bytes) this.#sources.set(name, bytes);
+    else {
+      this.#sources.delete(name);
+      this.#wake();
+    }
+  }
+
+  /** Charges `bytes` to `holder` until the returned function is called (once). */
+  hold(holder: Holder, bytes: number): () => void {
+    this.#held.set(holder, (this.#held.get(holder) ?? 0) + bytes);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#held.set(holder, (this.#held.get(holder) ?? 0) - bytes);
+      this.#wake();
+    };
+  }
+
+  held(): number {
+    let total = 0;
+    for (const bytes of this.#held.values()) total += bytes;
+    for (const bytes of this.#sources.values()) total += bytes();
+    return total;
+  }
+
+  /** Why no more work may be taken on now, or null. */
+  over(): string | null {
+    if (this.#braking) return `memory in use over ${Math.round(BRAKE_ON * 100)} % of the budget (measured; until it falls under ${Math.round(BRAKE_OFF * 100)} %)`;
+    if (this.held() >= this.limit) return 'memory reservations at their bound (a backlog waits for its stage)';
+    return null;
+  }
+
+  /**
+   * Waits while the reservations are at the bound (a stage that adds work: the normalizer's
+   * output), or until `signal` aborts. What the waiter holds itself (`except`) does not count: a
+   * stage must not wait on its own input. The measured brake does not hold stages back: it is the
+   * ingress's, and the stage's reservations already bound what it adds.
+   */
+  async waitForRoom(signal: AbortSignal | undefined, except: Holder[] = [], onWait: () => void = () => undefined): Promise<void> {
+    const full = (): boolean => this.held() - except.reduce((n, holder) => n + (this.#held.get(holder) ?? 0), 0) >= this.limit;
+    while (full()) {
+      if (signal?.aborted) return;
+      onWait();
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.#waiters.delete(wake);
+          signal?.removeEventListener('abort', wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, 1000);
+        this.#waiters.add(wake);
+        signal?.addEventListener('abort', wake, { once: true });
+      });
+    }
+  }
+
+  /** Something was released (a log trimmed, a batch delivered): waiters look again. */
+  released(): void {
+    this.#wake();
+  }
+
+  /** Takes a measurement now (the timer does it every SAMPLE_MS). */
+  sample(): void {
+    if (this.budget === null) return;
+    this.#measured = this.measure();
+    if (!this.#braking && this.#measured >= BRAKE_ON * this.budget) this.#braking = true;
+    else if (this.#braking && this.#measured < BRAKE_OFF * this.budget) {
+      this.#braking = false;
+      this.#wake();
+    }
+  }
+
+  state(): MemoryState {
+    const byHolder: Record<string, number> = {};
+    for (const [name, bytes] of this.#held) byHolder[name] = bytes;
+    for (const [name, bytes] of this.#sources) byHolder[name] = bytes();
+    return { limit: this.limit, held: this.held(), byHolder, measured: this.#measured, braking: this.#braking };
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  #wake(): void {
+    for (const wake of [...this.#waiters]) wake();
+  }
+}
