@@ -133,9 +133,23 @@ function webhookBody(firstSeq, count, devices = 0, sites = 1) {
   return Buffer.from(JSON.stringify({ topic: 'device-events', events }));
 }
 
+/**
+ * A dense body: `count` device events of about 100 bytes each (the shape of the Memory issue's
+ * 5.2 MB bodies of 50,000 events), each tagged with a bench sequence number, over `devices` APs.
+ */
+function denseBody(firstSeq, count, devices = 1000) {
+  const now = Math.floor(Date.now() / 1000);
+  const events = [];
+  for (let i = 0; i < count; i++) {
+    const mac = `5c5b35${String((firstSeq + i) % devices).padStart(6, '0')}`;
+    events.push(`{"type":"AP_DISCONNECTED","mac":"${mac}","timestamp":${now},"bench_seq":"${firstSeq + i}"}`);
+  }
+  return Buffer.from(`{"topic":"device-events","events":[${events.join(',')}]}`);
+}
+
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-module.exports = { ROOT, SECRET, sign, startNode, startMistbridge, startEntrypoint, stop, peakRssMb, startHec, webhookBody, percentile };
+module.exports = { ROOT, SECRET, sign, startNode, startMistbridge, startEntrypoint, stop, peakRssMb, startHec, webhookBody, denseBody, percentile };

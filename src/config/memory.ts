@@ -33,15 +33,23 @@ export function memoryBudget(env: Record<string, string | undefined>, read: (pat
 }
 
 /**
- * V8's old space for a budget: buffers (webhook bodies, the journal, sockets) live outside it,
- * and the young generation, code and the process itself take their share; a bit over half is
- * what keeps a flood under the limit (bench/RESULTS.md).
+ * What a Node process holds outside its heap and its buffers whatever it does (the binary's own
+ * allocations, code, the young generation's semi-spaces): measured inside a memory cgroup, an idle
+ * process with every role holds 32–35 MB of anonymous memory; a margin is kept.
+ */
+export const FIXED_MB = 40;
+
+/**
+ * V8's old space for a budget. Buffers (webhook bodies, normalized events waiting for delivery)
+ * live outside it, so the heap cap, the backlog bounds and the fixed part must add up to less
+ * than the budget: inside a real 128 MiB cgroup a heap cap of 0.55 × the budget plus a fifth for
+ * the backlog was OOM-killed by the kernel (bench/RESULTS.md, round 3).
  */
 export function heapMb(budgetMb: number): number {
-  return Math.max(48, Math.floor(budgetMb * 0.55));
+  return Math.max(32, Math.floor((budgetMb - FIXED_MB) * 0.6));
 }
 
-/** What the ingress may hold unprocessed, and read at once, within the budget (each a fifth, at most 64 MiB). */
+/** What the ingress may hold unprocessed, and read at once, within the budget (each a quarter of what the fixed part leaves, 4–64 MiB). */
 export function backlogBytes(budgetMb: number): number {
-  return Math.min(64 * MiB, Math.max(4 * MiB, Math.floor(budgetMb * MiB * 0.2)));
+  return Math.min(64 * MiB, Math.max(4 * MiB, Math.floor((budgetMb - FIXED_MB) * MiB * 0.25)));
 }

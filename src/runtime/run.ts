@@ -23,6 +23,7 @@ import type { Logger } from '../shared/logger';
 import { createMetrics, type Metrics } from '../shared/metrics';
 import { useSchemaHistory } from '../shared/avro';
 import { MemoryAccount } from '../shared/memory-account';
+import { FIXED_MB } from '../config/memory';
 import { startMetricsSink } from '../sinks/metrics/worker';
 import { startMistApi, type MistApiHandle } from '../mistapi/worker';
 import { startNotify, type NotifyHandle } from '../notify/worker';
@@ -55,7 +56,8 @@ export interface RunOptions {
 
 /** The process's reservations: INGRESS_MAX_BACKLOG_BYTES of them, and the measured brake when a budget is known. */
 export function memoryAccount(config: Config): MemoryAccount {
-  return new MemoryAccount(config.ingress.maxBacklogBytes, config.memoryBudget ? config.memoryBudget.mb * 1024 * 1024 : null);
+  // The measured brake watches what the heap and buffers may use: the budget less its fixed part.
+  return new MemoryAccount(config.ingress.maxBacklogBytes, config.memoryBudget ? (config.memoryBudget.mb - FIXED_MB) * 1024 * 1024 : null);
 }
 
 export async function createBus(config: Config, logger: Logger, clock: Clock = systemClock, metrics?: Metrics, memory: MemoryAccount = memoryAccount(config)): Promise<Bus> {

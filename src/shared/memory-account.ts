@@ -34,7 +34,7 @@ export class MemoryAccount {
   constructor(
     /** Reservations beyond this refuse webhooks and hold back the stages that add work. */
     readonly limit: number,
-    /** The process's whole budget (MEMORY_LIMIT_MB), for the measured brake; null: no brake. */
+    /** What the heap and buffers may use (the budget less its fixed part), for the measured brake; null: no brake. */
     private readonly budget: number | null,
     private readonly measure: () => number = () => {
       const usage = process.memoryUsage();

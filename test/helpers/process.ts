@@ -25,8 +25,15 @@ const LOOPBACK_ANY_PORT = { PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', LOG_L
  * Runs the built CLI (`node dist/cli.js run`) as its own OS process and waits for its ready line.
  * `defaults` come before `env`: by default loopback and any free ports.
  */
-export function startProcess(env: Record<string, string>, args: string[] = ['run'], defaults: Record<string, string> = LOOPBACK_ANY_PORT, options: { entrypoint?: boolean } = {}): Promise<MistbridgeProcess> {
-  const child = spawn(options.entrypoint ? 'sh' : process.execPath, options.entrypoint ? [ENTRYPOINT, ...args] : [CLI, ...args], {
+export function startProcess(
+  env: Record<string, string>,
+  args: string[] = ['run'],
+  defaults: Record<string, string> = LOOPBACK_ANY_PORT,
+  /** `wrap`: runs the command through another (inside a memory cgroup, say). */
+  options: { entrypoint?: boolean; wrap?: (command: string, args: string[]) => [string, string[]] } = {},
+): Promise<MistbridgeProcess> {
+  const command: [string, string[]] = options.entrypoint ? ['sh', [ENTRYPOINT, ...args]] : [process.execPath, [CLI, ...args]];
+  const child = spawn(...(options.wrap ? options.wrap(...command) : command), {
     env: { PATH: process.env.PATH ?? '', ...defaults, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

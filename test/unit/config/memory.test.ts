@@ -33,6 +33,8 @@ describe('the memory budget', () => {
     expect(config.ingress.maxBacklogBytes).toBe(backlogBytes(256));
     expect(config.ingress.maxBacklogBytes).toBeLessThan(64 * 2 ** 20);
     expect(loadConfig({ MISTBRIDGE_CGROUP_ROOT: root, INGRESS_MAX_BACKLOG_BYTES: '1048576' }).ingress.maxBacklogBytes).toBe(1048576);
-    expect(heapMb(256)).toBe(140);
+    expect(heapMb(256)).toBe(129);
+    // heap cap + backlog bound + the fixed part fit the budget, whatever its size
+    for (const mb of [96, 128, 256, 512, 1024]) expect(heapMb(mb) + backlogBytes(mb) / 2 ** 20 + 40).toBeLessThanOrEqual(mb);
   });
 });
