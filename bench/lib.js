@@ -15,8 +15,9 @@ function sign(body) {
 }
 
 /** Starts `node <script> args` and resolves once it logs its ready line with a port. */
-function startNode(script, args, env, interpreter = process.execPath) {
-  const child = spawn(interpreter, [script, ...args], {
+function startNode(script, args, env, interpreter = process.execPath, cgroup = null) {
+  const command = [interpreter, [script, ...args]];
+  const child = spawn(...(cgroup ? cgroup.wrap(...command) : command), {
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'warn', MIST_WEBHOOK_SECRET: SECRET, HTTP_MAX_CONNECTIONS_PER_SOURCE: '100000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -43,9 +44,9 @@ function startMistbridge(env, roles = 'ingress,normalizer,splunk,metrics,correla
   return startNode(join(ROOT, 'dist', 'cli.js'), ['run', '--roles', roles], { LOG_LEVEL: 'info', NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=4', ...env });
 }
 
-/** Runs mistbridge through the image's entry point (heap cap from MEMORY_LIMIT_MB or the cgroup). */
-function startEntrypoint(env, roles) {
-  return startNode(join(ROOT, 'scripts', 'docker-entrypoint.sh'), ['run', '--roles', roles], { LOG_LEVEL: 'info', ...env }, 'sh');
+/** Runs mistbridge through the image's entry point (heap cap from MEMORY_LIMIT_MB or the cgroup), inside `cgroup` when given. */
+function startEntrypoint(env, roles, cgroup = null) {
+  return startNode(join(ROOT, 'scripts', 'docker-entrypoint.sh'), ['run', '--roles', roles], { LOG_LEVEL: 'info', ...env }, 'sh', cgroup);
 }
 
 async function stop(proc) {

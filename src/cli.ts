@@ -7,17 +7,22 @@ import { doctorCommand } from './commands/doctor';
 import { processOutput } from './commands/common';
 import { tailCommand } from './commands/tail';
 import { collectFiles, replay } from './replay/replay';
+import { webhookPathTenant, tenantKey } from './domain/webhook-path';
+import { secretBookOf } from './ingress/secrets';
 import { run } from './runtime/run';
 import { createLogger } from './shared/logger';
 
 const USAGE = `usage:
   mistbridge run [--roles ${ROLES.join(',')}]   run roles (default: all; env MISTBRIDGE_ROLES)
-  mistbridge replay <file|dir>... [--url URL]     post Mist webhook bodies, signed with MIST_WEBHOOK_SECRET
+  mistbridge replay <file|dir>... [--org ORG[/SITE]] [--url URL]
+                                                  post Mist webhook bodies, signed with MIST_WEBHOOK_SECRET
+                                                  (--org: to that tenant's path, with its keyed secret)
   mistbridge topics                               create the Kafka topics (needs KAFKA_BROKERS)
   mistbridge dlq list|show|redrive|purge ...      read, redrive and purge dead letters
   mistbridge tail [--topic T] [--site S] [--severity S] [--incidents] [--json] [--url URL]
                                                   normalized events (and incidents) live
-  mistbridge doctor [--url URL] [--all]           check the Mist webhooks that point here (needs MIST_API_TOKEN)
+  mistbridge doctor [--url URL] [--all] [--keyed] check the Mist webhooks that point here (needs MIST_API_TOKEN);
+                                                  --keyed: print them as keyed secrets-file lines
 configuration: environment variables, see README.md`;
 
 async function main(argv: string[]): Promise<number> {
@@ -60,9 +65,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'replay': {
       const config = loadConfig(process.env, { roles: [] });
-      const url = flag('--url') ?? `http://127.0.0.1:${config.http.port}/webhooks/mist`;
+      // --org <org_id>[/<site_id>]: that tenant's path, signed with its secret (the keyed lines' first).
+      const key = flag('--org');
+      const tenant = key === undefined ? null : webhookPathTenant(`/webhooks/mist/${key}`);
+      if (tenant === undefined) throw new ConfigError(['--org: <org_id> or <org_id>/<site_id> (UUIDs)']);
+      const url = flag('--url') ?? `http://127.0.0.1:${config.http.port}/webhooks/mist${tenant ? `/${tenantKey(tenant)}` : ''}`;
       if (rest.length === 0) throw new ConfigError(['replay: name at least one file or directory']);
-      const failed = await replay(collectFiles(rest), { url, secret: config.auth.secrets[0] ?? null, token: config.auth.token });
+      const secret = secretBookOf(config.auth).forTenant(tenant)[0] ?? null;
+      const failed = await replay(collectFiles(rest), { url, secret, token: config.auth.token });
       return failed === 0 ? 0 : 1;
     }
     case 'topics': {

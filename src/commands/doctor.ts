@@ -1,3 +1,4 @@
+import { isWebhookUrl, webhookPathTenant } from '../domain/webhook-path';
 import type { Config } from '../config/config';
 import { createMetrics } from '../shared/metrics';
 import type { Logger } from '../shared/logger';
@@ -40,7 +41,22 @@ export async function doctorCommand(args: string[], config: Config, logger: Logg
     out.stdout(`FAIL  ${line}`);
   };
   const note = (line: string): void => out.stdout(`note  ${line}`);
-  const pointsHere = (hook: Json): boolean => args.includes('--all') || (typeof hook.url === 'string' && (wanted ? hook.url === wanted : /\/webhooks\/mist\/?$/.test(hook.url)));
+  const pointsHere = (hook: Json): boolean => args.includes('--all') || (typeof hook.url === 'string' && (wanted ? hook.url === wanted : isWebhookUrl(hook.url)));
+  /** A tenant path that names another org or site than the webhook's own (its events would be refused with 403). */
+  const wrongTenant = (hook: Json, org: string): string | null => {
+    let tenant;
+    try {
+      tenant = webhookPathTenant(new URL(String(hook.url)).pathname);
+    } catch {
+      return null;
+    }
+    if (!tenant) return null;
+    if (tenant.orgId !== org.toLowerCase()) return `its path names org ${tenant.orgId}, but the webhook belongs to org ${org}: every event would be refused (403); use /webhooks/mist/${org}`;
+    if (tenant.siteId && hook.site_id && tenant.siteId !== String(hook.site_id).toLowerCase()) return `its path names site ${tenant.siteId}, but the webhook belongs to site ${String(hook.site_id)}`;
+    if (tenant.siteId && !hook.site_id) return `its path names site ${tenant.siteId}, but it is an org webhook: events of the org's other sites would be refused (403)`;
+    return null;
+  };
+  const conversion: string[] = [];
 
   try {
     let orgs = config.mistApi.orgIds;
@@ -74,7 +90,10 @@ export async function doctorCommand(args: string[], config: Config, logger: Logg
           topics.length === 0 ? 'no topics' : null,
           topics.some((t) => !SUPPORTED.has(t)) ? `topics mistbridge does not know: ${topics.filter((t) => !SUPPORTED.has(t)).join(', ')}` : null,
           hook.verify_cert === false ? 'verify_cert is off: Mist does not check the receiver\'s certificate' : null,
+          wrongTenant(hook, org),
         ].filter((i): i is string => i !== null);
+        const key = hook.site_id ? `${org}/${String(hook.site_id)}` : org;
+        conversion.push(`${key} <the secret of webhook "${String(hook.name ?? hook.id)}">    # then point it at /webhooks/mist/${key}`);
         if (issues.length > 0) bad(`${name}: ${issues.join('; ')}`);
         else ok(`${name}: http-post, enabled, secret set, topics ${topics.join(', ')}`);
       }
@@ -105,6 +124,11 @@ export async function doctorCommand(args: string[], config: Config, logger: Logg
     if (err instanceof MistAuthError) out.stderr(`${err.message}: check MIST_API_TOKEN and MIST_API_HOST (each Mist cloud has its own host)`);
     else out.stderr((err as Error).message);
     return 1;
+  }
+  if (conversion.length > 0 && (config.auth.secrets.length > 2 || args.includes('--keyed'))) {
+    // Global secrets cost an HMAC each per request: the keyed form bounds it to 2 (CONTRACT section 2).
+    note('MIST_WEBHOOK_SECRETS_FILE in the keyed form (at most 2 HMACs per request), one line per webhook found:');
+    for (const line of conversion) out.stdout(`      ${line}`);
   }
   if (problems.length === 0) out.stdout('every check passed');
   return problems.length === 0 ? 0 : 1;

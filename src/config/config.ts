@@ -22,7 +22,14 @@ export interface Config {
     requestTimeoutMs: number;
   };
   auth: {
+    /** Global secrets: the variables' (current, previous) and the secrets file's unkeyed lines. */
     secrets: string[];
+    /** MIST_WEBHOOK_SECRET and MIST_WEBHOOK_SECRET_PREVIOUS alone (the file's part is re-read). */
+    envSecrets: string[];
+    /** The secrets file's keyed lines: `<org_id>` or `<org_id>/<site_id>` → at most 2 secrets. */
+    keyedSecrets: Map<string, string[]>;
+    /** MIST_WEBHOOK_SECRETS_FILE as read at start (re-read when it changes). */
+    secretsFile: { path: string; text: string } | null;
     token: string | null;
     oauth2: { jwksUrl: string; issuer: string; audience: string } | null;
     allowUnsigned: boolean;

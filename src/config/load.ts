@@ -6,6 +6,7 @@ import type { Config, MistApiConfig, NotifyConfig, NotifyDestination } from './c
 import { fileSchema, type FileSettings, type Severity } from './file-schema';
 import { VARIABLES, VARIABLE_NAMES, type Role } from './variables';
 import { backlogBytes, memoryBudget } from './memory';
+import { parseSecrets, type SecretsContent } from '../ingress/secrets';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -81,19 +82,19 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
     problems.push('MIST_OAUTH2_JWKS_URL/MIST_OAUTH2_ISSUER/MIST_OAUTH2_AUDIENCE: set the three together or none');
   if (oauth2Values[0] !== undefined && get('MIST_WEBHOOK_TOKEN') !== undefined)
     problems.push('MIST_WEBHOOK_TOKEN/MIST_OAUTH2_JWKS_URL: a bearer token is either the static token or an OAuth2 JWT; set one of them');
-  const fileSecrets = readSecretsFile(get<string>('MIST_WEBHOOK_SECRETS_FILE'), problems);
+  const secretsFile = readSecretsFile(get<string>('MIST_WEBHOOK_SECRETS_FILE'), problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const secrets = [get<string>('MIST_WEBHOOK_SECRET'), get<string>('MIST_WEBHOOK_SECRET_PREVIOUS'), ...fileSecrets].filter(
-    (s): s is string => s !== undefined,
-  );
+  const envSecrets = [get<string>('MIST_WEBHOOK_SECRET'), get<string>('MIST_WEBHOOK_SECRET_PREVIOUS')].filter((s): s is string => s !== undefined);
+  const secrets = [...envSecrets, ...(secretsFile?.content.globals ?? [])];
+  const keyedSecrets = secretsFile?.content.keyed ?? new Map<string, string[]>();
   const token = get<string>('MIST_WEBHOOK_TOKEN') ?? null;
   const oauth2 = oauth2Values[0] !== undefined ? { jwksUrl: oauth2Values[0], issuer: oauth2Values[1]!, audience: oauth2Values[2]! } : null;
   const allowUnsigned = get<boolean>('MIST_ALLOW_UNSIGNED') ?? false;
   const hostSetting = get<string>('HOST');
   // CONTRACT section 2: an unauthenticated ingress never listens beyond loopback unless told to.
-  const protectedMode = roles.includes('ingress') && secrets.length === 0 && token === null && oauth2 === null && !allowUnsigned;
+  const protectedMode = roles.includes('ingress') && secrets.length === 0 && keyedSecrets.size === 0 && token === null && oauth2 === null && !allowUnsigned;
   const host = protectedMode ? (hostSetting && LOOPBACK.test(hostSetting) ? hostSetting : '127.0.0.1') : (hostSetting ?? '0.0.0.0');
 
   const budget = memoryBudget({ ...env, MEMORY_LIMIT_MB: get<number>('MEMORY_LIMIT_MB')?.toString() });
@@ -114,7 +115,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       maxConnections: get<number>('HTTP_MAX_CONNECTIONS')!,
       requestTimeoutMs: get<number>('HTTP_REQUEST_TIMEOUT_MS')!,
     },
-    auth: { secrets, token, oauth2, allowUnsigned, allowedSources: get<string[]>('MIST_SOURCE_ALLOW') ?? null },
+    auth: { secrets, envSecrets, keyedSecrets, secretsFile: secretsFile && { path: secretsFile.path, text: secretsFile.text }, token, oauth2, allowUnsigned, allowedSources: get<string[]>('MIST_SOURCE_ALLOW') ?? null },
     ingress: {
       maxBodyBytes: get<number>('MAX_BODY_BYTES')!,
       maxEvents: get<number>('MAX_EVENTS_PER_WEBHOOK')!,
@@ -319,20 +320,22 @@ export function describeConfig(config: Config): Record<string, unknown> {
   };
 }
 
-/** MIST_WEBHOOK_SECRETS_FILE: one secret per line (blank lines and `#` comments skipped). */
-function readSecretsFile(path: string | undefined, problems: string[]): string[] {
-  if (path === undefined) return [];
+/** MIST_WEBHOOK_SECRETS_FILE: global and keyed secrets (src/ingress/secrets.ts). */
+function readSecretsFile(path: string | undefined, problems: string[]): { path: string; text: string; content: SecretsContent } | null {
+  if (path === undefined) return null;
+  let text: string;
   try {
-    const secrets = readFileSync(path, 'utf8')
-      .split(/\r?\n/)
-      .map((line) => line.trim())
-      .filter((line) => line !== '' && !line.startsWith('#'));
-    if (secrets.length === 0) problems.push(`MIST_WEBHOOK_SECRETS_FILE: ${path} holds no secret`);
-    return secrets;
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     problems.push(`MIST_WEBHOOK_SECRETS_FILE: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
-    return [];
+    return null;
   }
+  const parsed = parseSecrets(text, path);
+  if (!parsed.ok) {
+    problems.push(`MIST_WEBHOOK_SECRETS_FILE: ${parsed.error}`);
+    return null;
+  }
+  return { path, text, content: parsed.content };
 }
 
 /** A URL as logs may show it: user and password (`https://user:pass@host`) replaced. */

@@ -1,3 +1,4 @@
+import { webhookPathTenant } from '../domain/webhook-path';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type Server } from 'node:http';
@@ -40,15 +41,17 @@ export interface HttpServers {
 
 /**
  * CONTRACT sections 2–3: PORT (the one that faces Mist over the internet) serves only
- * `POST /webhooks/mist` and `/healthz`; `/metrics`, `/readyz` and `/api/*` live on ADMIN_PORT.
+ * `POST /webhooks/mist` (and its tenant paths) and `/healthz`; `/metrics`, `/readyz` and `/api/*` live on ADMIN_PORT.
  * ADMIN_PORT equal to PORT serves everything on one port.
  */
 export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   const single = deps.adminPort === deps.port && deps.port !== 0;
   const publicApp = baseApp();
   if (deps.webhook) {
-    publicApp.post('/webhooks/mist', deps.webhook); // reached through Express only with a query string: the fast path below takes the bare path
-    publicApp.all('/webhooks/mist', (_req, res) => {
+    // Reached through Express only with a query string: the fast path below takes the bare paths.
+    const paths = ['/webhooks/mist', '/webhooks/mist/:org', '/webhooks/mist/:org/:site'];
+    publicApp.post(paths, deps.webhook);
+    publicApp.all(paths, (_req, res) => {
       res.set('allow', 'POST').status(405).json({ error: 'use POST' });
     });
   }
@@ -80,7 +83,7 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   // The webhook is the hot path: it goes to its handler before Express's router and middleware.
   const webhook = deps.webhook;
   const publicListener: http.RequestListener = webhook
-    ? (req, res) => (req.method === 'POST' && req.url === '/webhooks/mist' ? webhook(req, res) : publicApp(req, res))
+    ? (req, res) => (req.method === 'POST' && webhookPathTenant(req.url ?? '') !== undefined ? webhook(req, res) : publicApp(req, res))
     : publicApp;
   const publicServer = tls ? https.createServer({ ...options, ...tls }, publicListener) : http.createServer(options, publicListener);
   if (deps.admit) {

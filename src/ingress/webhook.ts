@@ -6,12 +6,16 @@ import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import { readEnvelope } from './envelope';
 import type { SourcePolicy } from './sources';
+import { webhookPathTenant, type Tenant } from '../domain/webhook-path';
+import type { SecretBook } from './secrets';
 import { authenticate, checkSignature, type AuthSettings } from './verify';
 
 export interface WebhookDeps {
   bus: Bus;
   rawTopic: string;
-  auth: AuthSettings;
+  /** The bearer checks; the HMAC secrets come from `secrets`, by the request's path. */
+  auth: Omit<AuthSettings, 'secrets'>;
+  secrets: SecretBook;
   maxBodyBytes: number;
   /** More events in one body get 413 (MAX_EVENTS_PER_WEBHOOK). */
   maxEvents: number;
@@ -30,7 +34,7 @@ type Outcome = 'accepted' | 'bad_signature' | 'malformed' | 'too_large' | 'unsup
 const JSON_TYPE = /^application\/([\w.+-]+\+)?json\s*(;|$)/i;
 
 /**
- * POST /webhooks/mist (CONTRACT section 3). Answers 200 only after the raw body is durable on the
+ * POST /webhooks/mist and the tenant paths /webhooks/mist/<org_id>[/<site_id>] (CONTRACT section 3). Answers 200 only after the raw body is durable on the
  * bus; every other outcome has its status, a JSON error and a counter. Everything the headers can
  * decide (source, declared size, content type, bearer token) is decided before a byte of the body
  * is read, and the bytes being read are bounded across connections: bodies are read whole before
@@ -41,8 +45,12 @@ export function webhookHandler(deps: WebhookDeps) {
   const now = deps.now ?? Date.now;
   const throttle = new LogThrottle(deps.logger);
   let reading = 0;
+  /** The request's tenant, by response: per-tenant counts (configured orgs by name, others `other`). */
+  const tenants = new WeakMap<ServerResponse, Tenant>();
   const reply = (res: ServerResponse, status: number, outcome: Outcome, body: object, headers: Record<string, string> = {}): void => {
     deps.metrics.webhooks.inc({ outcome });
+    const tenant = tenants.get(res);
+    if (tenant) deps.metrics.tenantWebhooks.inc({ org_id: deps.secrets.orgs().has(tenant.orgId) ? tenant.orgId : 'other', outcome });
     if (outcome === 'accepted') deps.metrics.lastWebhook.set(now() / 1000);
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
@@ -54,6 +62,10 @@ export function webhookHandler(deps: WebhookDeps) {
   };
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = webhookPathTenant((req.url ?? '').split('?')[0]!);
+    if (path === undefined) return reply(res, 404, 'malformed', { error: 'webhook paths: /webhooks/mist, /webhooks/mist/<org_id>, /webhooks/mist/<org_id>/<site_id>' });
+    const tenant = path;
+    if (tenant) tenants.set(res, tenant);
     const client = deps.sources.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     if (!deps.sources.allows(client)) {
       throttle.log('warn', 'source', 'webhook from a source outside MIST_SOURCE_ALLOW', { client });
@@ -71,15 +83,16 @@ export function webhookHandler(deps: WebhookDeps) {
     if (encoding !== 'identity') {
       return reply(res, 415, 'unsupported_media_type', { error: `content-encoding ${encoding} is not supported; send identity` });
     }
-    const plan = await authenticate(req.headers, deps.auth);
+    const secrets = deps.secrets.forTenant(tenant);
+    const plan = await authenticate(req.headers, { ...deps.auth, secrets });
     if (plan.ok === false) return refuse(res, plan, client);
     if (Number.isFinite(declared) && reading + declared > deps.maxReadingBytes) return busyReading(res);
 
     const body = await readBody(req, res, Number.isFinite(declared) ? declared : 0);
     if (!body) return;
-    const auth = plan.ok === 'signature' ? checkSignature(plan, body, deps.auth.secrets) : plan;
+    const auth = plan.ok === 'signature' ? checkSignature(plan, body, secrets) : plan;
     if (auth.ok === false) return refuse(res, auth, client);
-    await accept(req, res, body, auth.method);
+    await accept(req, res, body, auth.method, tenant);
   };
 
   function refuse(res: ServerResponse, auth: { reason: string; unavailable?: boolean }, client: string | undefined): void {
@@ -142,10 +155,16 @@ export function webhookHandler(deps: WebhookDeps) {
     });
   }
 
-  async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer, method: string): Promise<void> {
+  async function accept(req: IncomingMessage, res: ServerResponse, body: Buffer, method: string, tenant: Tenant | null): Promise<void> {
     const receivedAt = now();
-    const envelope = readEnvelope(body);
-    if (!envelope.ok) return reply(res, 400, 'malformed', { error: envelope.error });
+    const envelope = readEnvelope(body, tenant);
+    if (!envelope.ok) {
+      if (envelope.forbidden) {
+        throttle.log('warn', 'tenant', 'webhook refused: an event of another tenant than its path', { reason: envelope.error });
+        return reply(res, 403, 'bad_signature', { error: envelope.error });
+      }
+      return reply(res, 400, 'malformed', { error: envelope.error });
+    }
     if (envelope.eventCount > deps.maxEvents) {
       return reply(res, 413, 'too_large', { error: `${envelope.eventCount} events in one body; at most ${deps.maxEvents} (MAX_EVENTS_PER_WEBHOOK)` });
     }
@@ -157,7 +176,7 @@ export function webhookHandler(deps: WebhookDeps) {
     try {
       await deps.bus.produce(
         deps.rawTopic,
-        [{ key: envelope.key, value: body, headers: { received_at: String(receivedAt), content_type: req.headers['content-type'] ?? '', auth: method } }],
+        [{ key: envelope.key, value: body, headers: { received_at: String(receivedAt), content_type: req.headers['content-type'] ?? '', auth: method, ...(tenant ? { tenant_org_id: tenant.orgId } : {}) } }],
         { timeoutMs: deps.timeoutMs },
       );
     } catch (err) {

@@ -1,3 +1,4 @@
+import { isWebhookUrl } from '../domain/webhook-path';
 import type { Consumer, OutgoingMessage } from '../bus/bus';
 import { Projection } from '../bus/projection';
 import { sleep } from '../shared/backoff';
@@ -268,7 +269,7 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
 
 /** A webhook of this org that posts to a mistbridge ingress (the path is mistbridge's). */
 function pointsHere(hook: Json): boolean {
-  return hook.type === 'http-post' && hook.enabled !== false && typeof hook.url === 'string' && /\/webhooks\/mist\/?$/.test(hook.url);
+  return hook.type === 'http-post' && hook.enabled !== false && typeof hook.url === 'string' && isWebhookUrl(hook.url);
 }
 
 /** The failure, said with what fixes it. */

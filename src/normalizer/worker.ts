@@ -91,7 +91,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
             dead.push(letter(result.reason, `event ${index}: ${result.error}`, message));
             continue;
           }
-          const event = enrich(result.event, names, message.headers.source);
+          const event = enrich(result.event, names, message.headers.source, message.headers.tenant_org_id);
           if (routeFor(routes, event.topic)?.drop) continue;
           if (written.has(event.event_id) || window.has(event.event_id, clock.now())) {
             metrics.normalizer?.duplicates.inc({ topic: topicLabel.value(canonicalTopic(event.topic)) });

@@ -16,6 +16,7 @@ import { JwtVerifier } from '../ingress/jwt';
 import { SourcePolicy } from '../ingress/sources';
 import { LogThrottle } from '../shared/log-throttle';
 import { webhookHandler } from '../ingress/webhook';
+import { secretBookOf, type SecretBook, SecretsFileWatcher } from '../ingress/secrets';
 import { startNormalizer } from '../normalizer/worker';
 import { GROUPS } from '../bus/topics';
 import { systemClock, type Clock } from '../shared/clock';
@@ -142,11 +143,13 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
   }
   const sources = new SourcePolicy(config.auth.allowedSources, config.http.trustedProxies, config.http.maxConnectionsPerSource);
   const ingressLogger = logger.child({ role: 'ingress' });
-  const webhook = has('ingress')
+  const secrets = has('ingress') ? watchSecrets(config, ingressLogger, metrics, readiness) : null;
+  const webhook = secrets
     ? webhookHandler({
         bus,
         rawTopic: topics.raw,
-        auth: { secrets: config.auth.secrets, token: config.auth.token, oauth2 },
+        auth: { token: config.auth.token, oauth2 },
+        secrets: secrets.book,
         maxBodyBytes: config.ingress.maxBodyBytes,
         maxEvents: config.ingress.maxEvents,
         maxReadingBytes: config.ingress.maxReadingBytes,
@@ -219,6 +222,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         await withTimeout(Promise.all(consumers.map((c) => c.stop())), remaining());
         await bus.close();
         memory.close();
+        secrets?.watcher?.stop();
         logger.info('mistbridge stopped');
       })()),
     abandon: () =>
@@ -230,6 +234,35 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         for (const consumer of consumers) void consumer.stop().catch(() => undefined);
       })()),
   };
+}
+
+/**
+ * The webhook secrets by path, and MIST_WEBHOOK_SECRETS_FILE re-read when it changes: a new
+ * content that cannot be read or is invalid keeps the last good one, said in a log line, `/readyz`
+ * (informational) and `mistbridge_secrets_reload_failures_total`.
+ */
+function watchSecrets(config: Config, logger: Logger, metrics: Metrics, readiness: Readiness): { book: SecretBook; watcher: SecretsFileWatcher | null } {
+  const file = config.auth.secretsFile;
+  const book = secretBookOf(config.auth);
+  if (book.globals().length > 2)
+    logger.warn(
+      `${book.globals().length} global webhook secrets: every one is tried on each signed request to /webhooks/mist (an HMAC over the whole body each, also for requests that fail). Key them by org or site in MIST_WEBHOOK_SECRETS_FILE ("<org_id> <secret>", "<org_id>/<site_id> <secret>") and point each Mist webhook at /webhooks/mist/<org_id>[/<site_id>]: at most 2 HMACs per request; mistbridge doctor prints the conversion`,
+    );
+  if (!file) return { book, watcher: null };
+  const watcher = new SecretsFileWatcher(
+    file.path,
+    file.text,
+    (content) => {
+      book.replace(content);
+      logger.info('MIST_WEBHOOK_SECRETS_FILE re-read', { globals: content.globals.length, keys: content.keyed.size });
+    },
+    (reason) => {
+      metrics.ingress?.secretsReloadFailures.inc();
+      logger.error('MIST_WEBHOOK_SECRETS_FILE not re-read: the last good content stays in use', { reason });
+    },
+  ).start();
+  readiness.add('secrets_file', () => (watcher.failure ? { ok: true, reason: `last reload failed (the previous secrets are in use): ${watcher.failure}` } : { ok: true }), { informational: true });
+  return { book, watcher };
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;

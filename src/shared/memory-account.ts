@@ -1,3 +1,5 @@
+import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
+
 /**
  * The process's memory budget as reservations (the Memory issue): what the process holds is
  * charged where it is taken — bytes being normalized, batches on their way to Splunk or Kafka,
@@ -6,8 +8,10 @@
  * stages that add work (the normalizer, fetching) wait; the stages that drain (delivery) never do.
  *
  * Measured memory (heap in use plus external and array buffers) is only a second brake, with
- * hysteresis, so that garbage not yet collected never turns normal load into 503s: it engages at
- * BRAKE_ON of the process's budget and lets go below BRAKE_OFF.
+ * hysteresis, so that garbage not yet collected never turns normal load into 503s: it engages when
+ * a reading taken right after a full garbage collection (what is alive) is at BRAKE_ON of the
+ * budget, and lets go when any reading is under BRAKE_OFF (garbage only ever adds to a reading).
+ * A process with 150,000 compacted records and no heap cap read 80 % between collections.
  */
 const BRAKE_ON = 0.75;
 const BRAKE_OFF = 0.6;
@@ -30,6 +34,7 @@ export class MemoryAccount {
   #measured: number | null = null;
   #braking = false;
   #timer: NodeJS.Timeout | null = null;
+  #gc: PerformanceObserver | null = null;
 
   constructor(
     /** Reservations beyond this refuse webhooks and hold back the stages that add work. */
@@ -42,8 +47,12 @@ export class MemoryAccount {
     },
   ) {
     if (budget !== null) {
-      this.#timer = setInterval(() => this.sample(), SAMPLE_MS);
+      this.#timer = setInterval(() => this.sample(false), SAMPLE_MS);
       this.#timer.unref();
+      this.#gc = new PerformanceObserver((list) => {
+        if (list.getEntries().some((entry) => (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) this.sample(true);
+      });
+      this.#gc.observe({ entryTypes: ['gc'] });
     }
   }
 
@@ -112,11 +121,14 @@ export class MemoryAccount {
     this.#wake();
   }
 
-  /** Takes a measurement now (the timer does it every SAMPLE_MS). */
-  sample(): void {
+  /**
+   * Takes a measurement now: `live` when it follows a full collection (the GC observer's), when
+   * it may engage the brake; any reading may release it.
+   */
+  sample(live: boolean): void {
     if (this.budget === null) return;
     this.#measured = this.measure();
-    if (!this.#braking && this.#measured >= BRAKE_ON * this.budget) this.#braking = true;
+    if (!this.#braking && live && this.#measured >= BRAKE_ON * this.budget) this.#braking = true;
     else if (this.#braking && this.#measured < BRAKE_OFF * this.budget) {
       this.#braking = false;
       this.#wake();
@@ -132,6 +144,7 @@ export class MemoryAccount {
 
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
+    this.#gc?.disconnect();
   }
 
   #wake(): void {

@@ -50,6 +50,17 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
             }),
             { outcome: WEBHOOK_OUTCOMES },
           ),
+          tenantWebhooks: new Counter({
+            name: 'mistbridge_tenant_webhooks_total',
+            help: 'Webhook requests on tenant paths by org (orgs with keyed secrets; others "other") and outcome.',
+            labelNames: ['org_id', 'outcome'] as const,
+            registers,
+          }),
+          secretsReloadFailures: new Counter({
+            name: 'mistbridge_secrets_reload_failures_total',
+            help: 'Re-reads of MIST_WEBHOOK_SECRETS_FILE that failed (unreadable or invalid): the last good content stays in use.',
+            registers,
+          }),
           lastWebhook: new Gauge({
             name: 'mistbridge_last_webhook_timestamp_seconds',
             help: 'When the last webhook was accepted (epoch seconds); 0 until the first since start.',

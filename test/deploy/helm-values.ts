@@ -32,5 +32,5 @@ export const VALUE_SETS: Array<{ label: string; name?: string; files?: string[];
 
 /** The Secrets a user creates before installing with full-values.yaml (CA bundles). */
 export function existingSecrets(ca: string): Record<string, Record<string, string>> {
-  return { 'kafka-ca': { 'ca.crt': ca }, 'splunk-ca': { 'ca.crt': ca } };
+  return { 'kafka-ca': { 'ca.crt': ca }, 'splunk-ca': { 'ca.crt': ca }, 'mist-webhook-secrets': { secrets: '2818e386-8dec-2562-9ede-5b8a0fbbdc71 org-secret\n' } };
 }

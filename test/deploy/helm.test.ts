@@ -5,7 +5,7 @@ import { VARIABLE_NAMES, type Role } from '../../src/config/variables';
 import { loadConfig } from '../../src/config/load';
 import { HelmError, helmRendererAvailability, helmTemplate, ofKind, schemaProblems, type Manifest, type Rendered } from '../helpers/helm';
 import { podEnv } from '../helpers/boot';
-import { VALUE_SETS, FIXTURES } from './helm-values';
+import { VALUE_SETS, FIXTURES, existingSecrets } from './helm-values';
 
 /**
  * The chart as Helm renders it (test/tools/helm-render: Go text/template + sprig + Helm's own
@@ -19,7 +19,7 @@ type Container = { name: string; env?: Array<{ name: string; value?: string }>; 
 const podSpec = (m: Manifest) => (m.spec as { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: { containers: Container[]; automountServiceAccountToken?: boolean } } }).template;
 const envOf = (m: Manifest): Record<string, string> => Object.fromEntries((podSpec(m).spec.containers[0]!.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 const deployment = (r: Rendered, role: string): Manifest | undefined => ofKind(r.manifests, 'Deployment').find((d) => d.metadata.labels?.['app.kubernetes.io/component'] === role);
-const SUBS = { brokers: '127.0.0.1:1', hecUrl: 'http://127.0.0.1:1', existingSecrets: { 'kafka-ca': { 'ca.crt': 'x' }, 'splunk-ca': { 'ca.crt': 'x' } } };
+const SUBS = { brokers: '127.0.0.1:1', hecUrl: 'http://127.0.0.1:1', existingSecrets: existingSecrets('x') };
 
 (unavailable ? describe.skip : describe)('Helm chart, rendered by Helm\'s engine', () => {
   const rendered = new Map<string, Rendered>();
@@ -54,6 +54,17 @@ const SUBS = { brokers: '127.0.0.1:1', hecUrl: 'http://127.0.0.1:1', existingSec
     }
   });
 
+  it('mounts the keyed secrets file as a directory (never subPath, which never sees updates) on the ingress', () => {
+    const r = rendered.get(VALUE_SETS[2]!.label)!;
+    const ingress = deployment(r, 'ingress')!;
+    const container = podSpec(ingress).spec.containers[0]! as Container & { volumeMounts: Array<{ name: string; mountPath: string; subPath?: string }> };
+    const mount = container.volumeMounts.find((m) => m.name === 'webhook-secrets')!;
+    expect(mount).toEqual({ name: 'webhook-secrets', mountPath: '/etc/mistbridge/webhook-secrets', readOnly: true });
+    const { env } = podEnv(ingress, r.manifests, SUBS);
+    expect(loadConfig(env, { roles: ['ingress'] }).auth.keyedSecrets.get('2818e386-8dec-2562-9ede-5b8a0fbbdc71')).toEqual(['org-secret']);
+    expect(deployment(r, 'normalizer')!.spec).not.toHaveProperty('template.spec.volumes', expect.arrayContaining([expect.objectContaining({ name: 'webhook-secrets' })]));
+  });
+
   it('turns Helm\'s float64 numbers into integers: the large numbers reach the pods exactly', () => {
     const r = rendered.get(VALUE_SETS[3]!.label)!;
     expect(envOf(deployment(r, 'ingress')!)).toMatchObject({ MAX_BODY_BYTES: '10485760', INGRESS_TIMEOUT_MS: '120000', DRAIN_TIMEOUT_MS: '120000', KAFKA_SESSION_TIMEOUT_MS: '45000' });
@@ -67,7 +78,8 @@ const SUBS = { brokers: '127.0.0.1:1', hecUrl: 'http://127.0.0.1:1', existingSec
     const r = rendered.get(VALUE_SETS[1]!.label)!;
     const [ingress] = ofKind(r.manifests, 'Ingress');
     const rules = (ingress!.spec as { rules: Array<{ host: string; http: { paths: Array<{ path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }> } }> }).rules;
-    expect(rules).toEqual([{ host: 'mist-hooks.example.com', http: { paths: [{ path: '/webhooks/mist', pathType: 'Exact', backend: { service: { name: 'mistbridge-ingress', port: { name: 'http' } } } }] } }]);
+    // Prefix: /webhooks/mist and the tenant paths /webhooks/mist/<org_id>[/<site_id>] (element-wise, never /webhooks/mistx)
+    expect(rules).toEqual([{ host: 'mist-hooks.example.com', http: { paths: [{ path: '/webhooks/mist', pathType: 'Prefix', backend: { service: { name: 'mistbridge-ingress', port: { name: 'http' } } } }] } }]);
     const bodySize = ingress!.metadata.annotations!['nginx.ingress.kubernetes.io/proxy-body-size']!;
     expect(Number(bodySize.replace(/k$/, '')) * 1024).toBeGreaterThanOrEqual(5242880);
     // The backend Service exists and its named port leads to the ingress container's webhook port.

@@ -19,8 +19,8 @@ export async function startPipeline(env: Record<string, string> = {}, options: R
 }
 
 /** Posts a body the way Mist does: raw bytes, JSON content type, v2 signature. */
-export async function postWebhook(url: string, body: Buffer | string, secret = SECRET): Promise<{ status: number; body: unknown; headers: Headers }> {
-  const response = await fetch(`${url}/webhooks/mist`, {
+export async function postWebhook(url: string, body: Buffer | string, secret = SECRET, path = '/webhooks/mist'): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const response = await fetch(`${url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body, secret) },
     body,
