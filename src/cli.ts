@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
 import { dlqCommand } from './commands/dlq';
 import { doctorCommand } from './commands/doctor';
-import { processOutput } from './commands/common';
+import { CommandError, processOutput } from './commands/common';
 import { tailCommand } from './commands/tail';
 import { collectFiles, replay } from './replay/replay';
 import { webhookPathTenant, tenantKey } from './domain/webhook-path';
@@ -117,7 +117,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
     const usage = err instanceof ConfigError || err instanceof DataDirError;
-    process.stderr.write(`${usage ? err.message : (err.stack ?? err.message)}\n`);
+    process.stderr.write(`${usage || err instanceof CommandError ? err.message : (err.stack ?? err.message)}\n`);
     process.exit(usage ? 2 : 1);
   },
 );

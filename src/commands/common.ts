@@ -16,3 +16,6 @@ export function adminUrl(config: Config): string {
   const host = config.http.adminHost === '0.0.0.0' || config.http.adminHost === '::' ? '127.0.0.1' : config.http.adminHost;
   return `http://${host.includes(':') ? `[${host}]` : host}:${config.http.adminPort}`;
 }
+
+/** A command's failure told in one line (exit 1, no stack trace): a refusal, an answer it cannot use. */
+export class CommandError extends Error {}

@@ -7,7 +7,7 @@ import { ConfigError } from '../config/load';
 import { keepAfter, redriveLetters, type RedriveResult } from '../dlq/api';
 import { readLetters, select, type StoredLetter } from '../dlq/letters';
 import { silentLogger } from '../shared/logger';
-import { adminUrl, type Output } from './common';
+import { CommandError, adminUrl, type Output } from './common';
 
 const USAGE = `usage:
   mistbridge dlq list [--stage S] [--reason R] [--destination D] [--all] [--json]
@@ -105,8 +105,10 @@ async function askProcess<T>(config: Config, path: string, body: object): Promis
   } catch {
     return null;
   }
-  if (response.status === 401) throw new Error(`${adminUrl(config)} refused the request: set API_TOKEN as the running process has it`);
-  if (!response.ok) throw new Error(`${adminUrl(config)}${path}: HTTP ${response.status} ${await response.text()}`);
+  // A refusal is final: the files of a running process are never edited behind its back.
+  if (response.status === 401) throw new CommandError(`${adminUrl(config)} refused the request: set API_TOKEN as the running process has it`);
+  if (response.status === 403) throw new CommandError(`${adminUrl(config)} refused the request: ${((await response.json().catch(() => ({}))) as { error?: string }).error ?? 'forbidden'} (run the command on the process's host, or set API_TOKEN)`);
+  if (!response.ok) throw new CommandError(`${adminUrl(config)}${path}: HTTP ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 }
 

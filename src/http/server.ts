@@ -85,15 +85,18 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   const publicListener: http.RequestListener = webhook
     ? (req, res) => (req.method === 'POST' && webhookPathTenant(req.url ?? '') !== undefined ? webhook(req, res) : publicApp(req, res))
     : publicApp;
-  const publicServer = tls ? https.createServer({ ...options, ...tls }, publicListener) : http.createServer(options, publicListener);
+  // A TLS handshake must finish within TLS_HANDSHAKE_TIMEOUT_MS (Node's default is 120 s of a socket held for nothing).
+  const publicServer = tls ? https.createServer({ ...options, ...tls, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, publicListener) : http.createServer(options, publicListener);
   if (deps.admit) {
     const admit = deps.admit;
-    publicServer.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    // On the TCP connection, before any TLS handshake: a refused source never gets to hold a
+    // socket through a handshake it never starts (secureConnection came only after it).
+    publicServer.on('connection', (socket: Socket) => {
       if (admit(socket) !== null) socket.destroy();
     });
   }
-  const servers = [await listen(publicServer, deps.host, deps.port, limits)];
-  if (!single) servers.push(await listen(http.createServer(options, adminApp), deps.adminHost, deps.adminPort, limits));
+  const servers = [await listen(publicServer, deps.host, deps.port, limits, deps.logger)];
+  if (!single) servers.push(await listen(http.createServer(options, adminApp), deps.adminHost, deps.adminPort, limits, deps.logger));
   const bound = servers.map((s) => (s.address() as AddressInfo).port);
   return {
     port: bound[0]!,
@@ -113,10 +116,27 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
 }
 
 /** API_TOKEN: constant-time comparison of digests, a JSON 401 otherwise; never logged. */
+/** How long a client has to finish its TLS handshake on the webhook port. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Admin writes: what deletes or re-sends data (CONTRACT section 10, admin writes). */
+const DESTRUCTIVE = new Set(['/dlq/redrive', '/dlq/purge']);
+const LOOPBACK_PEER = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+/**
+ * API_TOKEN on /api/*. Without one, reads are open (the admin port's own exposure rules apply),
+ * but redrive and purge are taken only from a loopback peer (the CLI on the same host, or through
+ * `kubectl exec`): the admin port listens on every address, and one unauthenticated POST from
+ * another host must not delete the dead letters.
+ */
 function bearer(token: string | null) {
   const expected = token === null ? null : createHash('sha256').update(token).digest();
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (expected === null) return next();
+    if (expected === null) {
+      if (req.method !== 'POST' || !DESTRUCTIVE.has(req.path) || LOOPBACK_PEER.test(req.socket.remoteAddress ?? '')) return next();
+      res.status(403).json({ error: 'set API_TOKEN: without it, redrive and purge are accepted only from this host (loopback)' });
+      return;
+    }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     const given = createHash('sha256').update(match?.[1] ?? '').digest();
     if (match && timingSafeEqual(given, expected)) return next();
@@ -124,7 +144,7 @@ function bearer(token: string | null) {
   };
 }
 
-function listen(server: Server, host: string, port: number, limits: { maxConnections: number; requestTimeoutMs: number }): Promise<Server> {
+function listen(server: Server, host: string, port: number, limits: { maxConnections: number; requestTimeoutMs: number }, logger: Logger): Promise<Server> {
   return new Promise((resolve, reject) => {
     // Slow clients may not hold sockets open (slowloris): the whole request within the timeout,
     // its headers within 10 s at most; past the connection bound new sockets are refused.
@@ -132,8 +152,14 @@ function listen(server: Server, host: string, port: number, limits: { maxConnect
     server.headersTimeout = Math.min(10_000, limits.requestTimeoutMs);
     server.keepAliveTimeout = 65_000;
     server.maxConnections = limits.maxConnections;
-    server.once('listening', () => resolve(server));
-    server.once('error', reject);
+    // The handler goes once bound: an error later (EMFILE on accept) must not reject a settled promise and be lost.
+    const failed = (err: Error): void => reject(err);
+    server.once('error', failed);
+    server.once('listening', () => {
+      server.off('error', failed);
+      server.on('error', (err) => logger.error('HTTP server error', { error: err.message }));
+      resolve(server);
+    });
     server.listen(port, host);
   });
 }

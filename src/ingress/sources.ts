@@ -24,16 +24,23 @@ export class SourcePolicy {
     return this.#trusted !== null && address !== undefined && contains(this.#trusted, address);
   }
 
-  /** The client address of a request from `peer` with this `X-Forwarded-For`. */
-  clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined): string | undefined {
+  /**
+   * The client address of a request from `peer` with this `X-Forwarded-For`, walking the hops from
+   * the right past trusted proxies. A hop is an address, with a port or in brackets as proxies
+   * write them (`198.51.100.7:51234`, `[2001:db8::7]:443`); a hop that is none of these (`unknown`,
+   * empty, garbage) ends the walk with a refusal: skipping it would let the hop before it, which
+   * the client may have written, be believed.
+   */
+  clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined): { address: string | undefined } | { unparseable: string } {
     const direct = plain(peer);
-    if (!this.isTrustedProxy(direct) || forwardedFor === undefined) return direct;
-    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
-      .split(',')
-      .map((h) => plain(h.trim()))
-      .filter((h): h is string => h !== undefined && isIP(h) !== 0);
-    for (let i = hops.length - 1; i >= 0; i--) if (!this.isTrustedProxy(hops[i])) return hops[i];
-    return hops[0] ?? direct;
+    if (!this.isTrustedProxy(direct) || forwardedFor === undefined) return { address: direct };
+    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',').map((h) => h.trim());
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const address = hopAddress(hops[i]!);
+      if (address === null) return { unparseable: hops[i]! };
+      if (!this.isTrustedProxy(address)) return { address };
+    }
+    return { address: direct };
   }
 
   /** MIST_SOURCE_ALLOW (null = anyone). */
@@ -77,6 +84,16 @@ function blockList(sources: readonly string[]): BlockList {
 
 function contains(list: BlockList, address: string): boolean {
   return list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** An X-Forwarded-For hop's address (port and brackets stripped), or null when it is none. */
+export function hopAddress(hop: string): string | null {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(hop);
+  if (bracketed) return isIP(bracketed[1]!) === 6 ? plain(bracketed[1]) ?? null : null;
+  if (isIP(hop) !== 0) return plain(hop) ?? null;
+  const withPort = /^([\d.]+):\d{1,5}$/.exec(hop);
+  if (withPort && isIP(withPort[1]!) === 4) return withPort[1]!;
+  return null;
 }
 
 /** IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d: the IPv4 address is what lists name. */

@@ -66,7 +66,12 @@ export function webhookHandler(deps: WebhookDeps) {
     if (path === undefined) return reply(res, 404, 'malformed', { error: 'webhook paths: /webhooks/mist, /webhooks/mist/<org_id>, /webhooks/mist/<org_id>/<site_id>' });
     const tenant = path;
     if (tenant) tenants.set(res, tenant);
-    const client = deps.sources.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+    const source = deps.sources.clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+    if ('unparseable' in source) {
+      throttle.log('warn', 'source', 'webhook refused: an X-Forwarded-For hop that is no address', { hop: source.unparseable });
+      return reply(res, 403, 'bad_signature', { error: `X-Forwarded-For hop ${JSON.stringify(source.unparseable.slice(0, 64))} is not an address` });
+    }
+    const client = source.address;
     if (!deps.sources.allows(client)) {
       throttle.log('warn', 'source', 'webhook from a source outside MIST_SOURCE_ALLOW', { client });
       return reply(res, 403, 'bad_signature', { error: 'source address not allowed' });

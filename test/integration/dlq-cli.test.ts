@@ -75,7 +75,10 @@ describe('mistbridge dlq on the embedded bus (CONTRACT sections 1 and 4)', () =>
     expect(dlq(['list', '--all'], env).stdout).toMatch(new RegExp(`^${id} .* redriven `));
     expect(dlq(['redrive', '--stage', 'splunk', '--dry-run'], { ...env, ADMIN_PORT: String(running.adminPort) }).stdout).toBe('no dead letters match\n');
     // Without the API token the process refuses.
-    expect(dlq(['redrive', id], { ...env, ADMIN_PORT: String(running.adminPort), API_TOKEN: 'wrong' }).status).toBe(1);
+    const refused = dlq(['redrive', id], { ...env, ADMIN_PORT: String(running.adminPort), API_TOKEN: 'wrong' });
+    expect(refused.status).toBe(1);
+    // one line saying what to do, never a stack trace
+    expect(refused.stderr).toMatch(/^http:\/\/127\.0\.0\.1:\d+ refused the request: set API_TOKEN as the running process has it\n$/);
 
     const purged = dlq(['purge', '--before', new Date(Date.now() + 1000).toISOString()], { ...env, ADMIN_PORT: String(running.adminPort) });
     expect(purged).toMatchObject({ status: 0, stdout: expect.stringMatching(/^purged 2 dead letters and markers/) });

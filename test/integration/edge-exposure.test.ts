@@ -7,6 +7,8 @@ import { sign } from '../../src/ingress/verify';
 import { eventually, sample } from '../helpers/fixtures';
 import { SECRET, capturingLogger, metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
 import { startProcess } from '../helpers/process';
+import { systemTool } from '../helpers/system-tool';
+import { execFileSync } from 'node:child_process';
 
 const body = sample('alarms__device-down-alarmdef.json');
 
@@ -121,6 +123,64 @@ describe('MIST_SOURCE_ALLOW and TRUSTED_PROXIES', () => {
       expect(await postFrom(pipeline.http.port, '127.0.0.1', {})).toBe(403);
       // Not a trusted proxy: its header means nothing, and it is closed at accept.
       expect(await postFrom(pipeline.http.port, '127.0.0.3', { 'x-forwarded-for': '54.193.71.17' })).toBe(0);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it.each([
+    // [X-Forwarded-For written by the proxy chain, status] — MIST_SOURCE_ALLOW 54.193.1.2, 2001:db8::7
+    ['54.193.1.2:443', 200], // a hop with its port (genuine): believed
+    ['[2001:db8::7]:443', 200], // bracketed IPv6 with a port
+    ['[2001:db8::7]', 200],
+    ['2001:db8::7', 200],
+    ['54.193.1.2, 198.51.100.7:51234', 403], // the right-most hop is a port-suffixed address outside the list
+    ['54.193.1.2, unknown', 403], // "unknown": the walk stops there (never believes the hop before it)
+    ['54.193.1.2, ', 403], // empty
+    ['54.193.1.2, not-an-address', 403],
+    ['54.193.1.2, 10.1.2.3', 200], // a trusted proxy is walked past
+  ])('behind a trusted proxy, X-Forwarded-For %j → %i', async (forwarded, status) => {
+    const pipeline = await startPipeline({ MIST_SOURCE_ALLOW: '54.193.1.2,2001:db8::7', TRUSTED_PROXIES: '127.0.0.1,10.0.0.0/8' });
+    try {
+      expect(await postFrom(pipeline.http.port, '127.0.0.1', { 'x-forwarded-for': forwarded as string })).toBe(status);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it('without API_TOKEN, redrive and purge are taken only from a loopback peer; reads stay open', async () => {
+    const pipeline = await startPipeline({ ADMIN_HOST: '0.0.0.0' });
+    try {
+      // another host: the admin port seen from a non-loopback address of this machine
+      const external = Object.values((await import('node:os')).networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+      for (const path of ['/api/dlq/purge', '/api/dlq/redrive']) {
+        const local = await fetch(`${pipeline.adminUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ olderThanS: 1, stage: 'splunk' }) });
+        expect(local.status).not.toBe(403);
+        if (external) {
+          const remote = await fetch(`http://${external}:${pipeline.http.adminPort}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+          expect(remote.status).toBe(403);
+          expect(await remote.json()).toEqual({ error: expect.stringMatching(/^set API_TOKEN/) });
+        }
+      }
+      if (external) expect((await fetch(`http://${external}:${pipeline.http.adminPort}/api/dlq`)).status).not.toBe(403);
+      else console.warn('no non-loopback address on this machine: the remote half of the admin test did not run');
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it('with the built-in TLS listener, admits on the TCP connection: sockets from a refused source that never send a ClientHello are cut at once', async () => {
+    const openssl = systemTool('openssl', 'openssl');
+    if (!openssl.path) return console.warn(`skipped: ${openssl.skipReason}`);
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-tls-'));
+    execFileSync(openssl.path, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const pipeline = await startPipeline({ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem'), MIST_SOURCE_ALLOW: '127.0.0.1', MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    try {
+      const idle = await Promise.all(Array.from({ length: 200 }, () => connectFrom(pipeline.http.port, '127.0.0.2')));
+      // counted as refused at once; before, admission waited for a handshake that never came
+      await eventually(async () => (await metricSum(pipeline, 'mistbridge_webhooks_total', { outcome: 'bad_signature' })) === 200, 'every idle socket refused', 5000);
+      await Promise.all(idle.map((c) => c.closed));
+      expect(idle.every((c) => c.reply() === '')).toBe(true);
     } finally {
       await pipeline.stop();
     }
