@@ -41,7 +41,7 @@ const ALGORITHMS: Readonly<Record<string, { hash: string | null; options?: objec
 };
 
 export class JwtVerifier {
-  #keys = new Map<string, KeyObject>();
+  #keys = new Map<string, { key: KeyObject; alg?: string }>();
   #fetchedAt = -Infinity;
   #fetching: Promise<void> | null = null;
   #status: { ok: boolean; reason?: string } = { ok: false, reason: 'JWKS not fetched yet' };
@@ -77,13 +77,16 @@ export class JwtVerifier {
     if (!algorithm || !Object.hasOwn(ALGORITHMS, header.alg as string)) return { ok: false, reason: `JWT algorithm ${String(header.alg)} is not accepted` };
     const kid = typeof header.kid === 'string' ? header.kid : '';
 
-    let key = this.#key(kid);
-    if (!key) {
+    let found = this.#key(kid);
+    if (!found) {
       const refreshed = await this.#refresh();
       if (!refreshed.ok && this.#keys.size === 0) return { ok: false, reason: `JWKS cannot be fetched: ${refreshed.reason}`, unavailable: true };
-      key = this.#key(kid);
-      if (!key) return refreshed.ok ? { ok: false, reason: `JWT key id ${kid || '(none)'} is not in the JWKS` } : { ok: false, reason: `JWKS cannot be fetched: ${refreshed.reason}`, unavailable: true };
+      found = this.#key(kid);
+      if (!found) return refreshed.ok ? { ok: false, reason: `JWT key id ${kid || '(none)'} is not in the JWKS` } : { ok: false, reason: `JWKS cannot be fetched: ${refreshed.reason}`, unavailable: true };
     }
+    // A key labelled with its algorithm verifies that algorithm only (RFC 7517 "alg").
+    if (found.alg !== undefined && found.alg !== header.alg) return { ok: false, reason: `JWT algorithm ${String(header.alg)} does not match its key's (${found.alg})` };
+    const key = found.key;
 
     const signed = Buffer.from(`${rawHeader}.${rawPayload}`);
     const signature = Buffer.from(rawSignature, 'base64url');
@@ -108,15 +111,19 @@ export class JwtVerifier {
     return { ok: true };
   }
 
-  #key(kid: string): KeyObject | undefined {
+  #key(kid: string): { key: KeyObject; alg?: string } | undefined {
     if (kid) return this.#keys.get(kid);
     return this.#keys.size === 1 ? [...this.#keys.values()][0] : undefined;
   }
 
-  /** Fetches the JWKS again unless that happened moments ago; concurrent callers share one fetch. */
+  /**
+   * Fetches the JWKS again unless that happened moments ago, whether the last fetch worked or not
+   * (tokens with unknown key ids during an outage must not turn into a fetch each); concurrent
+   * callers share one fetch.
+   */
   async #refresh(): Promise<{ ok: boolean; reason?: string }> {
     if (this.#fetching) await this.#fetching;
-    else if (this.#now() - this.#fetchedAt >= REFRESH_MIN_INTERVAL_MS || !this.#status.ok) {
+    else if (this.#now() - this.#fetchedAt >= REFRESH_MIN_INTERVAL_MS) {
       this.#fetching = this.#load().finally(() => (this.#fetching = null));
       await this.#fetching;
     }
@@ -128,11 +135,11 @@ export class JwtVerifier {
     try {
       const jwks = (await this.#fetchJwks(this.settings.jwksUrl)) as { keys?: unknown };
       if (!Array.isArray(jwks?.keys)) throw new Error('the document has no "keys" array');
-      const keys = new Map<string, KeyObject>();
-      for (const jwk of jwks.keys as Array<JsonWebKey & { kid?: string; use?: string }>) {
+      const keys = new Map<string, { key: KeyObject; alg?: string }>();
+      for (const jwk of jwks.keys as Array<JsonWebKey & { kid?: string; use?: string; alg?: string }>) {
         if (jwk.use !== undefined && jwk.use !== 'sig') continue;
         try {
-          keys.set(jwk.kid ?? '', createPublicKey({ key: jwk, format: 'jwk' }));
+          keys.set(jwk.kid ?? '', { key: createPublicKey({ key: jwk, format: 'jwk' }), ...(typeof jwk.alg === 'string' ? { alg: jwk.alg } : {}) });
         } catch {
           // a key this runtime cannot read (an unknown curve): the others still count
         }

@@ -67,11 +67,15 @@ export function identify(event: Record<string, unknown>, topicKey: string | null
 function mistEdge(event: Record<string, unknown>): Identity {
   const mac = macFromDeviceId(event.mxedge_id) ?? (typeof event.mxedge_id === 'string' ? null : normalizeMac(event.mac));
   const name = str(event.mxedge_name);
+  const devices: Device[] = mac ? [{ mac, type: 'mxedge', name }] : [];
+  // TT_AP_DISCONNECTED names the APs whose tunnels dropped: `disconnected_aps`, MACs joined by dashes (or a list).
+  const aps = typeof event.disconnected_aps === 'string' ? event.disconnected_aps.split(/[-,\s]+/) : Array.isArray(event.disconnected_aps) ? event.disconnected_aps : [];
+  for (const ap of aps) add(devices, normalizeMac(ap), 'ap', null);
   return {
     device_mac: mac,
     device_type: 'mxedge',
     device_name: name,
-    devices: mac ? [{ mac, type: 'mxedge', name }] : [],
+    devices,
     client_mac: null,
   };
 }

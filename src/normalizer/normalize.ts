@@ -73,6 +73,9 @@ function guarded(topic: string, event: unknown, receivedAt: number, rules: Norma
 export function envelopeProblem(parsed: unknown): string | null {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return 'body must be a JSON object';
   const envelope = parsed as Record<string, unknown>;
+  // A bare event (no envelope): what Mist sends with the webhook's single_event_per_message option on.
+  if (!('topic' in envelope) && !('events' in envelope))
+    return 'body is a single Mist event, not {"topic", "events": [...]}: turn off single_event_per_message on the Mist webhook (that body shape names no topic)';
   if (typeof envelope.topic !== 'string' || envelope.topic.trim() === '') return 'body must have a string "topic"';
   if (!Array.isArray(envelope.events)) {
     return 'body must have an "events" array (if the Mist webhook has single_event_per_message on, turn it off: that body shape is undocumented)';

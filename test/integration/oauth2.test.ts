@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign as signBytes, type KeyObject } from 'node:crypto';
+import { constants, generateKeyPairSync, sign as signBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -115,6 +115,31 @@ describe('Mist oauth2 webhooks: a bearer JWT verified against the identity provi
     expect(ready.status).toBe(200);
     expect(((await ready.json()) as { checks: Record<string, unknown> }).checks.oauth2_jwks).toMatchObject({ ok: false, jwks: jwks.url });
     jwks.down = false;
+  });
+
+  it('after a failed JWKS fetch, 300 tokens with unknown key ids still make a bounded number of fetches (one per 5 s, in every state)', async () => {
+    jwks.down = true;
+    clock.advance(5000);
+    const before = jwks.fetches;
+    expect((await post(`Bearer ${valid('k3')}`)).status).toBe(503); // the one fetch, failed
+    jwks.addKey('k9');
+    const tokens = Array.from({ length: 300 }, (_, i) => jwks.token('k9', { iss: ISSUER, aud: AUDIENCE, exp: now() + 300, jti: i }));
+    for (let i = 0; i < tokens.length; i += 30) {
+      await Promise.all(tokens.slice(i, i + 30).map((token) => post(`Bearer ${token}`)));
+      clock.advance(100); // 3 s of tokens in all
+    }
+    expect(jwks.fetches - before).toBe(1);
+    jwks.down = false;
+    clock.advance(5000);
+    expect((await post(`Bearer ${valid('k9')}`)).status).toBe(200);
+  });
+
+  it('enforces a key\'s "alg": a PS256 token verified with a key labelled RS256 is refused', async () => {
+    const key = jwks.keys.find((k) => k.kid === 'k1')!;
+    const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const input = `${encode({ alg: 'PS256', kid: 'k1', typ: 'JWT' })}.${encode({ iss: ISSUER, aud: AUDIENCE, exp: now() + 300 })}`;
+    const signature = signBytes('sha256', Buffer.from(input), { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+    expect((await post(`Bearer ${input}.${signature.toString('base64url')}`)).status).toBe(401);
   });
 });
 

@@ -22,6 +22,28 @@ function normalize(topic: string, events: unknown[], rules: Parameters<typeof no
 const one = (topic: string, event: Record<string, unknown>): MistEvent => normalize(topic, [event])[0]!;
 
 describe('Mist fidelity: identities, severities, states and topics as Mist sends them in 2026', () => {
+  it('reads the APs of a Mist Edge tunnel drop (TT_AP_DISCONNECTED disconnected_aps, dash-separated) beside the Mist Edge', () => {
+    const event = one('mxedge-events', {
+      type: 'TT_AP_DISCONNECTED',
+      mxedge_id: '00000000-0000-0000-1000-020000b6bf2b',
+      mxedge_name: 'me-hq',
+      disconnected_aps: '5c5b35a1b2c3-5C:5B:35:D4:E5:F6',
+      org_id: '09dac91f-6e73-4100-89f7-698e0fafbb1b',
+      timestamp: 1795000000,
+    });
+    expect(event.devices).toEqual([
+      { mac: '020000b6bf2b', type: 'mxedge', name: 'me-hq' },
+      { mac: '5c5b35a1b2c3', type: 'ap', name: null },
+      { mac: '5c5b35d4e5f6', type: 'ap', name: null },
+    ]);
+    expect(event.device_mac).toBe('020000b6bf2b');
+  });
+
+  it('answers a bare Mist event (single_event_per_message) with a message that names the option', () => {
+    const result = normalizeWebhook(JSON.stringify({ type: 'AP_DISCONNECTED', mac: '5c5b35a1b2c3', org_id: '09dac91f-6e73-4100-89f7-698e0fafbb1b', timestamp: 1795000000 }), RECEIVED, { map: {}, overrides: {} });
+    expect(result).toEqual({ error: expect.stringMatching(/single_event_per_message/) });
+  });
+
   it('collapses the org- and the site-level delivery of one event (for_site differs) into one event_id', () => {
     const alarm = sampleJson('alarms__device-down-alarmdef.json').events[0]!;
     const org = one('alarms', { ...alarm, for_site: false });
