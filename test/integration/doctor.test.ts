@@ -55,6 +55,18 @@ describe('mistbridge doctor (CONTRACT section 1)', () => {
     expect(lines.join('\n')).toMatch(/needs MIST_API_TOKEN/);
   });
 
+  it('flags a webhook whose tenant path names another org, and prints the keyed secrets-file lines', async () => {
+    const other = '2818e386-8dec-2562-9ede-5b8a0fbbdc71';
+    fake.webhooks = [hook({ url: `https://mist-hooks.example.com/webhooks/mist/${other}` })];
+    fake.siteWebhooks.set(SITE, [hook({ id: 'hook-2', site_id: SITE, topics: ['audits'], url: `https://mist-hooks.example.com/webhooks/mist/${fake.orgId}/${SITE}` })]);
+    fake.deliveries.set('hook-1', []);
+    const { code, text } = await doctor({ MIST_ORG_ID: fake.orgId }, ['--keyed']);
+    expect(text).toMatch(new RegExp(`FAIL {2}org webhook .*its path names org ${other}, but the webhook belongs to org ${fake.orgId}: every event would be refused \\(403\\)`));
+    expect(text).toMatch(new RegExp(`ok {4}site HQ webhook .*/webhooks/mist/${fake.orgId}/${SITE}`));
+    expect(text).toContain(`${fake.orgId}/${SITE} <the secret of webhook "mistbridge">    # then point it at /webhooks/mist/${fake.orgId}/${SITE}`);
+    expect(code).toBe(1);
+  });
+
   it('a wrong token is exit 1 with the fix', async () => {
     expect(await doctor({ MIST_API_TOKEN: 'wrong', MIST_ORG_ID: fake.orgId })).toMatchObject({ code: 1, text: expect.stringMatching(/HTTP 401.*check MIST_API_TOKEN and MIST_API_HOST/) });
   });
