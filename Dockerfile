@@ -7,7 +7,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+COPY console ./console
+COPY scripts/copy-console.js ./scripts/
+# The server, and the console's page (dist/web): the runtime stage copies dist/ only.
+RUN npx tsc -p tsconfig.build.json && npx tsc -p console/tsconfig.json && node scripts/copy-console.js
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app

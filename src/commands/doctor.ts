@@ -12,6 +12,8 @@ export interface DoctorOptions {
   /** How long to wait for Mist's ping to be delivered. */
   pingWaitMs?: number;
   pollMs?: number;
+  /** false: read-only (the console's periodic check never pings). */
+  ping?: boolean;
 }
 
 /**
@@ -103,7 +105,7 @@ export async function doctorCommand(args: string[], config: Config, logger: Logg
 
       // Mist's ping, and whether its delivery log shows it delivered.
       const target = orgHooks[0];
-      if (target) {
+      if (target && options.ping !== false) {
         const since = Math.floor(Date.now() / 1000) - 1;
         await client.post('webhook_ping', `/api/v1/orgs/${org}/webhooks/${String(target.id)}/ping`);
         const delivery = await waitForPing(client, org, String(target.id), since, options);
@@ -111,6 +113,8 @@ export async function doctorCommand(args: string[], config: Config, logger: Logg
         else if (!delivery) bad(`ping sent to ${String(target.url)} but Mist logged no delivery within ${Math.round((options.pingWaitMs ?? 30_000) / 1000)} s`);
         else if (delivery.status === 'success') ok(`ping delivered to ${String(target.url)} (HTTP ${String(delivery.status_code)})`);
         else bad(`ping to ${String(target.url)} failed: HTTP ${String(delivery.status_code ?? '-')} ${String(delivery.error ?? '')}`.trim());
+      }
+      if (target) {
         const failures = await recentFailures(client, org, orgHooks);
         if (failures === null) note('the delivery log cannot be read with this token');
         else if (failures.length === 0) ok('no failed delivery in the last 24 hours');

@@ -1,15 +1,52 @@
 import express, { Router } from 'express';
 import type { OutgoingMessage } from '../bus/bus';
 import type { Topics } from '../bus/topics';
+import { Pager } from '../http/paging';
 import { marker, readLetters, redrivePlan, select, type StoredLetter } from './letters';
 
-/** What the embedded DLQ offers the running process's admin API. */
+/** What a process's DLQ offers its admin API: the embedded file, or (Kafka) the DLQ topic. */
 export interface DlqAccess {
-  lines(): Promise<string[]>;
-  /** Re-injects durably (the raw journal). */
+  letters(): Promise<StoredLetter[]>;
+  /** Re-injects durably (the raw journal; Kafka: the stage's topic). */
   redrive(topic: string, messages: OutgoingMessage[]): Promise<void>;
-  append(lines: string[]): Promise<void>;
-  rewrite(keep: (lines: string[]) => string[]): Promise<{ before: number; after: number }>;
+  /** Appends redrive markers. */
+  mark(markers: OutgoingMessage[]): Promise<void>;
+  /** Embedded only: the DLQ topic keeps letters for its retention. */
+  purge?(before: number): Promise<{ removed: number; kept: number }>;
+}
+
+/** The embedded DLQ file as DlqAccess. */
+export function embeddedDlq(file: { read(): Promise<string[]>; append(lines: string[]): Promise<void>; rewrite(keep: (lines: string[]) => string[]): Promise<{ before: number; after: number }> }, redrive: DlqAccess['redrive']): DlqAccess {
+  return {
+    letters: async () => readLetters((await file.read()).map((value) => ({ value }))),
+    redrive,
+    mark: (markers) => file.append(markers.map((m) => m.value!.toString('utf8'))),
+    purge: async (before) => {
+      const { before: had, after } = await file.rewrite((lines) => keepAfter(lines, before));
+      return { removed: had - after, kept: after };
+    },
+  };
+}
+
+/** The DLQ topic as DlqAccess (Kafka: served by the process that runs the correlator role). */
+export function kafkaDlq(bus: { readToEnd(topic: string, each: (m: { key: string; value: Buffer | null }) => void): Promise<unknown>; produce(topic: string, messages: OutgoingMessage[]): Promise<unknown> }, dlqTopic: string): DlqAccess {
+  return {
+    letters: async () => {
+      const records: Array<{ value: string; key?: string }> = [];
+      await bus.readToEnd(dlqTopic, (m) => {
+        if (m.value) records.push({ value: m.value.toString('utf8'), key: m.key });
+      });
+      return readLetters(records);
+    },
+    redrive: async (topic, messages) => void (await bus.produce(topic, messages)),
+    mark: async (markers) => void (await bus.produce(dlqTopic, markers)),
+  };
+}
+
+/** A letter as the console and `GET /api/dlq` show it (the message itself only in `GET /api/dlq/:id`). */
+function summary(letter: StoredLetter): Omit<StoredLetter, 'value_base64'> {
+  const { value_base64: _value, ...rest } = letter;
+  return rest;
 }
 
 export interface RedriveResult {
@@ -66,10 +103,41 @@ export function keepAfter(lines: string[], before: number): string[] {
   });
 }
 
-/** `POST /api/dlq/redrive` and `POST /api/dlq/purge` of an embedded process. */
+/**
+ * `GET /api/dlq` (paged like incidents, newest first; `stage`, `reason`, `all`), `GET /api/dlq/:id`,
+ * `POST /api/dlq/redrive` and (embedded) `POST /api/dlq/purge` (CONTRACT section 3).
+ */
 export function dlqApi(access: DlqAccess, topics: Topics, now: () => number): Router {
   const router = Router();
+  const pager = new Pager(now);
   router.use(express.json({ limit: '1mb' }));
+  router.get('/dlq', async (req, res, next) => {
+    try {
+      const { stage, reason, all } = req.query;
+      const letters = select(await access.letters(), { stage: typeof stage === 'string' ? stage : undefined, reason: typeof reason === 'string' ? reason : undefined, all: all === 'true' });
+      const byId = new Map(letters.map((l) => [l.id, l]));
+      pager.send(
+        req,
+        res,
+        () => [...letters].sort((a, b) => (b.dead_lettered_at ?? 0) - (a.dead_lettered_at ?? 0) || a.id.localeCompare(b.id)).map((l) => l.id),
+        (id) => {
+          const letter = byId.get(id);
+          return letter && summary(letter);
+        },
+      );
+    } catch (err) {
+      next(err);
+    }
+  });
+  router.get('/dlq/:id', async (req, res, next) => {
+    try {
+      const letter = (await access.letters()).find((l) => l.id === req.params.id);
+      if (letter) res.json(letter);
+      else res.status(404).json({ error: `no dead letter ${req.params.id}` });
+    } catch (err) {
+      next(err);
+    }
+  });
   router.post('/dlq/redrive', async (req, res, next) => {
     try {
       const body = (req.body ?? {}) as { ids?: unknown; stage?: unknown; reason?: unknown; destinations?: unknown; dry_run?: unknown };
@@ -80,23 +148,24 @@ export function dlqApi(access: DlqAccess, topics: Topics, now: () => number): Ro
         res.status(400).json({ error: 'name letter ids, or a stage' });
         return;
       }
-      const letters = readLetters((await access.lines()).map((value) => ({ value })));
       const reason = typeof body.reason === 'string' ? body.reason : undefined;
-      const lines = (markers: OutgoingMessage[]): Promise<void> => access.append(markers.map((m) => m.value!.toString('utf8')));
-      res.json(await redriveLetters(letters, { ids, stage, reason, destinations, dryRun: body.dry_run === true }, topics, (topic, messages) => access.redrive(topic, messages), lines, now()));
+      res.json(await redriveLetters(await access.letters(), { ids, stage, reason, destinations, dryRun: body.dry_run === true }, topics, access.redrive, access.mark, now()));
     } catch (err) {
       next(err);
     }
   });
   router.post('/dlq/purge', async (req, res, next) => {
     try {
+      if (!access.purge) {
+        res.status(400).json({ error: 'the DLQ topic keeps letters for its retention.ms; purge applies to the embedded DLQ' });
+        return;
+      }
       const before = Number((req.body as { before?: unknown } | undefined)?.before);
       if (!Number.isFinite(before)) {
         res.status(400).json({ error: 'before must be epoch milliseconds' });
         return;
       }
-      const { before: had, after } = await access.rewrite((lines) => keepAfter(lines, before));
-      res.json({ removed: had - after, kept: after });
+      res.json(await access.purge(before));
     } catch (err) {
       next(err);
     }

@@ -1,4 +1,5 @@
 import { webhookPathTenant } from '../domain/webhook-path';
+import { consolePage } from '../console/console';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http, { type Server } from 'node:http';
@@ -63,7 +64,12 @@ export async function startHttp(deps: HttpDeps): Promise<HttpServers> {
   adminApp.get('/metrics', async (_req, res) => {
     res.set('content-type', deps.registry.contentType).send(await deps.registry.metrics());
   });
-  if (deps.api) adminApp.use('/api', bearer(deps.apiToken ?? null), deps.api);
+  // With one port facing Mist, the console and its data need API_TOKEN: nothing of it is open there.
+  const closed = single && !deps.apiToken;
+  const refuse = (_req: Request, res: Response): void => void res.status(403).json({ error: 'set API_TOKEN: with ADMIN_PORT equal to PORT (the port Mist reaches), the console and /api/* need it' });
+  if (deps.api) adminApp.use('/api', closed ? refuse : bearer(deps.apiToken ?? null), deps.api);
+  // The page itself holds no data: it asks for the token when the API answers 401.
+  adminApp.get(['/', '/console/app.js', '/console/style.css'], closed ? refuse : consolePage());
   for (const app of new Set([publicApp, adminApp])) {
     app.use((_req: Request, res: Response) => {
       res.status(404).json({ error: 'not found' });

@@ -5,7 +5,8 @@ import { compactedTopics, topicNames } from '../bus/topics';
 import type { Config } from '../config/config';
 import { describeConfig } from '../config/load';
 import { Router } from 'express';
-import { dlqApi } from '../dlq/api';
+import { dlqApi, embeddedDlq, kafkaDlq } from '../dlq/api';
+import { DoctorWatch, PerMinute, summaryApi } from '../console/console';
 import { tailApi } from '../tail/api';
 import { TailHub } from '../tail/hub';
 import { incidentsApi } from '../correlator/api';
@@ -161,15 +162,18 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
       })
     : undefined;
   const refusals = new LogThrottle(ingressLogger);
-  /** `/api/*` of this process: incidents and devices (correlator role), the DLQ (embedded bus). */
+  // The DLQ: the embedded file, or on Kafka the DLQ topic, read by the process that runs the correlator.
+  const dlq = bus instanceof EmbeddedBus ? embeddedDlq(bus.dlq, (topic, messages) => bus.redrive(topic, messages)) : correlator && 'readToEnd' in bus ? kafkaDlq(bus as Parameters<typeof kafkaDlq>[0], topics.dlq) : null;
+  const perMinute = metrics.ingress ? new PerMinute(metrics.ingress.webhooks, () => clock.now()) : null;
+  const doctor = mistApi && config.mistApi ? new DoctorWatch(config, logger.child({ role: 'mistapi' }), () => clock.now()) : null;
+  /** `/api/*` of this process: the console's summary, incidents and devices (correlator role), the live tail, the DLQ, the companion's doctor. */
   const adminApi = (): Router => {
     const api = Router();
+    api.use(summaryApi({ readiness, roles: config.roles, topology: config.kafka ? 'Kafka' : 'embedded bus', webhooks: perMinute, lastWebhook: metrics.ingress?.lastWebhook ?? null, dlq, doctor: doctor !== null }));
     if (correlator) api.use(incidentsApi(correlator, () => clock.now()));
     if (tail) api.use(tailApi(tail, { incidents: correlator !== null, memory }));
-    if (bus instanceof EmbeddedBus) {
-      const embedded = bus;
-      api.use(dlqApi({ lines: () => embedded.dlq.read(), redrive: (topic, messages) => embedded.redrive(topic, messages), append: (lines) => embedded.dlq.append(lines), rewrite: (keep) => embedded.dlq.rewrite(keep) }, topics, () => clock.now()));
-    }
+    if (dlq) api.use(dlqApi(dlq, topics, () => clock.now()));
+    if (doctor) api.use(doctor.router());
     return api;
   };
   const http = await startHttp({
@@ -223,6 +227,8 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         await bus.close();
         memory.close();
         secrets?.watcher?.stop();
+        perMinute?.close();
+        doctor?.close();
         logger.info('mistbridge stopped');
       })()),
     abandon: () =>

@@ -86,6 +86,9 @@ export class MemoryAccount {
 
   /** Why no more work may be taken on now, or null. */
   over(): string | null {
+    // While braking, every question reads again: a low reading lets go at once (a start-up's
+    // transient load must not refuse the first webhooks until the next timer tick).
+    if (this.#braking) this.sample(false);
     if (this.#braking) return `memory in use over ${Math.round(BRAKE_ON * 100)} % of the budget (measured; until it falls under ${Math.round(BRAKE_OFF * 100)} %)`;
     if (this.held() >= this.limit) return 'memory reservations at their bound (a backlog waits for its stage)';
     return null;

@@ -20,6 +20,12 @@ describe('the image (Dockerfile)', () => {
     expect(process.version).toBe(`v${nodeVersion![1]}.${nodeVersion![2]}.${nodeVersion![3]}`);
   });
 
+  it('builds the console into dist/ (the runtime stage copies dist/ only)', () => {
+    expect(dockerfile).toMatch(/^COPY console \.\/console$/m);
+    expect(dockerfile).toMatch(/^RUN npx tsc -p tsconfig\.build\.json && npx tsc -p console\/tsconfig\.json && node scripts\/copy-console\.js$/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+  });
+
   it('runs as a numeric non-root user, health-checks the admin port, declares both ports and OCI labels', () => {
     expect(dockerfile).toMatch(/^USER 1000:1000$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .* CMD \["node", "scripts\/healthcheck\.js"\]$/m);
