@@ -202,6 +202,7 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
     api: adminApi(),
     apiToken: config.http.apiToken,
   });
+  memory.arm();
   logger.info('ready', readyLine(config, http));
   if (!LOOPBACK.test(config.http.adminHost) && config.http.apiToken === null) {
     logger.warn(`the admin port listens on ${config.http.adminHost}:${http.adminPort} without API_TOKEN: /api/* (incidents, devices, dead letters) is open to anyone who can reach it; set API_TOKEN or ADMIN_HOST=127.0.0.1`);

@@ -33,6 +33,8 @@ export class MemoryAccount {
   readonly #waiters = new Set<() => void>();
   #measured: number | null = null;
   #braking = false;
+  /** The brake engages only once the process serves: a start-up's loading is transient and refuses nothing. */
+  #armed = false;
   #timer: NodeJS.Timeout | null = null;
   #gc: PerformanceObserver | null = null;
 
@@ -131,11 +133,16 @@ export class MemoryAccount {
   sample(live: boolean): void {
     if (this.budget === null) return;
     this.#measured = this.measure();
-    if (!this.#braking && live && this.#measured >= BRAKE_ON * this.budget) this.#braking = true;
+    if (!this.#braking && live && this.#armed && this.#measured >= BRAKE_ON * this.budget) this.#braking = true;
     else if (this.#braking && this.#measured < BRAKE_OFF * this.budget) {
       this.#braking = false;
       this.#wake();
     }
+  }
+
+  /** The process serves from now on (after start-up's loading of stores and journals). */
+  arm(): void {
+    this.#armed = true;
   }
 
   state(): MemoryState {
