@@ -115,6 +115,8 @@ export interface SplunkConfig {
   token: string;
   index: string | null;
   ack: boolean;
+  /** SPLUNK_HEC_FORMAT: CIM-friendly events, OCSF events, or both. */
+  format: 'cim' | 'ocsf' | 'both';
   tlsVerify: boolean;
   caFile: string | null;
   batchMaxEvents: number;

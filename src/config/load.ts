@@ -157,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
           token: get<string>('SPLUNK_HEC_TOKEN')!,
           index: get<string>('SPLUNK_HEC_INDEX') ?? null,
           ack: get<boolean>('SPLUNK_HEC_ACK')!,
+          format: get<'cim' | 'ocsf' | 'both'>('SPLUNK_HEC_FORMAT')!,
           tlsVerify: get<boolean>('SPLUNK_HEC_TLS_VERIFY')!,
           caFile: get<string>('SPLUNK_HEC_CA_FILE') ?? null,
           batchMaxEvents: get<number>('SPLUNK_HEC_BATCH_MAX_EVENTS')!,

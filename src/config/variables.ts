@@ -99,6 +99,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'SPLUNK_HEC_TOKEN', schema: text, secret: true, doc: 'HEC token' },
   { name: 'SPLUNK_HEC_INDEX', schema: text, doc: 'default index (unset = the token\'s default)' },
   { name: 'SPLUNK_HEC_ACK', schema: bool, default: 'false', doc: 'indexer acknowledgement (channel GUID + ack polling)' },
+  { name: 'SPLUNK_HEC_FORMAT', schema: z.enum(['cim', 'ocsf', 'both']), default: 'cim', doc: 'events to Splunk as CIM-friendly JSON (`cim`), as OCSF (`ocsf`: audits, alarms, NAC only; sourcetype juniper:mist:ocsf), or `both`; incidents go in every format' },
   { name: 'SPLUNK_HEC_TLS_VERIFY', schema: bool, default: 'true', doc: 'verify the HEC certificate' },
   { name: 'SPLUNK_HEC_CA_FILE', schema: text, doc: 'CA bundle (PEM) for the HEC endpoint' },
   { name: 'SPLUNK_HEC_BATCH_MAX_EVENTS', schema: int(1, 100000), default: '500', doc: 'events per HEC request at most' },

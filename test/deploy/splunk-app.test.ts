@@ -4,7 +4,7 @@ import { reduce, type CorrelatorView } from '../../src/correlator/reducer';
 import { buildRules } from '../../src/correlator/rules';
 import type { Incident } from '../../src/domain/incident';
 import { normalizeWebhook } from '../../src/normalizer/normalize';
-import { eventEnvelope, incidentEnvelope } from '../../src/sinks/splunk-hec/encoder';
+import { eventEnvelopes, incidentEnvelope } from '../../src/sinks/splunk-hec/encoder';
 import { sample, sampleFiles } from '../helpers/fixtures';
 
 /**
@@ -86,7 +86,7 @@ function sentFields(): Set<string> {
     if ('error' in webhook) continue;
     for (const r of webhook.results) {
       if (!r.ok) continue;
-      add(eventEnvelope(r.event, { defaultIndex: 'mist', routes: {} }));
+      for (const envelope of eventEnvelopes(r.event, { defaultIndex: 'mist', routes: {}, format: 'both' })) add(envelope);
       for (const incident of reduce(view, r.event, rules).incidents) incidents.set(incident.key, incident);
     }
   }

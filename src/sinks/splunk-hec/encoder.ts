@@ -2,10 +2,40 @@ import type { TopicRoute } from '../../config/file-schema';
 import { publicIncident, type Incident } from '../../domain/incident';
 import type { MistEvent } from '../../domain/mist-event';
 import { canonicalTopic, routeFor } from '../../domain/topic';
+import { toOcsf, type OcsfEvent } from '../../domain/ocsf';
 
 export interface EnvelopeSettings {
   defaultIndex: string | null;
   routes: Readonly<Record<string, TopicRoute>>;
+  /** SPLUNK_HEC_FORMAT (default cim). */
+  format?: 'cim' | 'ocsf' | 'both';
+  /** mistbridge's version, in OCSF's metadata.product.version. */
+  version?: string;
+}
+
+/** What one event becomes in Splunk: its CIM-friendly envelope, its OCSF one (a mapped topic), or both. */
+export function eventEnvelopes(event: MistEvent, settings: EnvelopeSettings): string[] {
+  const format = settings.format ?? 'cim';
+  const out = format === 'ocsf' ? [] : [eventEnvelope(event, settings)];
+  if (format !== 'cim') {
+    const ocsf = toOcsf(event, settings.version ?? '0.0.0');
+    if (ocsf) out.push(ocsfEnvelope(event, ocsf, settings));
+  }
+  return out;
+}
+
+/** An OCSF event for HEC: sourcetype juniper:mist:ocsf, `class_uid` indexed as mb_class_uid. */
+export function ocsfEnvelope(event: MistEvent, ocsf: OcsfEvent, settings: EnvelopeSettings): string {
+  const index = routeFor(settings.routes, event.topic)?.index ?? settings.defaultIndex;
+  return JSON.stringify({
+    time: event.timestamp / 1000,
+    host: event.device_name ?? event.device_mac ?? 'mist',
+    source: 'mistbridge',
+    sourcetype: 'juniper:mist:ocsf',
+    ...(index ? { index } : {}),
+    event: ocsf,
+    fields: nonNull({ mb_class_uid: String(ocsf.class_uid), mb_topic: canonicalTopic(event.topic), mb_org_id: event.org_id, mb_site_id: event.site_id }),
+  });
 }
 
 /**

@@ -7,7 +7,8 @@ import { incidentCodec } from '../../domain/incident';
 import { eventCodec } from '../../domain/mist-event';
 import type { RoleDeps } from '../../shared/role-deps';
 import { HecClient } from './client';
-import { eventEnvelope, incidentEnvelope } from './encoder';
+import { eventEnvelopes, incidentEnvelope } from './encoder';
+import { MISTBRIDGE_VERSION } from '../../shared/version';
 import { HecSink } from './sink';
 
 export type SplunkSinkDeps = RoleDeps;
@@ -24,7 +25,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
   const events = eventCodec();
   const incidents = incidentCodec();
   const letter = lettersFor(deps, 'splunk');
-  const settings = { defaultIndex: splunk.index, routes: deps.config.normalizer.routes };
+  const settings = { defaultIndex: splunk.index, routes: deps.config.normalizer.routes, format: splunk.format, version: MISTBRIDGE_VERSION };
 
   const consumer = await deps.bus.consume({
     group: GROUPS.splunk,
@@ -47,7 +48,7 @@ export async function startSplunkSink(deps: SplunkSinkDeps): Promise<SplunkSinkH
           else continue;
         } else {
           const event = decodeOrDeadLetter(events, withValue, dead, letter);
-          if (event) envelopes.push(eventEnvelope(event, settings));
+          if (event) envelopes.push(...eventEnvelopes(event, settings));
           else continue;
         }
         sources.push(message);

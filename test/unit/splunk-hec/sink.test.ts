@@ -10,6 +10,7 @@ const config: SplunkConfig = {
   token: 't',
   index: null,
   ack: false,
+  format: 'cim',
   tlsVerify: true,
   caFile: null,
   batchMaxEvents: 100,
