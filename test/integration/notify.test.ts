@@ -141,7 +141,10 @@ describe('redriving notify letters (CONTRACT section 10)', () => {
       await eventually(() => chat.received.length === 2, 'both destinations asked');
       const refusedPath = chat.received.find((r) => r.status === 400)!.path;
       const refused = refusedPath === '/slack' ? 'slack' : 'webhook';
-      const letters = readFileSync(join(pipeline.dataDir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Json);
+      // the letter is durable a moment after the chat answered 400
+      const dlqFile = join(pipeline.dataDir, 'dlq.ndjson');
+      await eventually(() => existsSync(dlqFile) && readFileSync(dlqFile, 'utf8').trim() !== '', 'the refused message dead-lettered');
+      const letters = readFileSync(dlqFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Json);
       expect(letters).toEqual([expect.objectContaining({ stage: 'notify', destination: refused, topic: 'mist.incidents' })]);
 
       const result = await redrive(pipeline.adminUrl, { stage: 'notify' });
