@@ -17,7 +17,9 @@ export type Endpoint =
   | 'audit_logs'
   | 'webhooks'
   | 'webhook_deliveries'
-  | 'webhook_ping';
+  | 'webhook_ping'
+  | 'const_alarm_defs'
+  | 'const_device_events';
 
 /** The token is refused (401) or lacks the privilege (403): only an operator can fix it. */
 export class MistAuthError extends PermanentError {

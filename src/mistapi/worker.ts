@@ -5,6 +5,7 @@ import { sleep } from '../shared/backoff';
 import { GROUPS } from '../bus/topics';
 import type { MistApiConfig } from '../config/config';
 import { canonicalTopic } from '../domain/topic';
+import { CATALOGUE_KEYS, encodeCatalogue } from '../domain/api-catalogue';
 import { decodeInventory, encodeInventory, inventoryKey, type InventoryDevice, type InventoryRecord } from '../domain/inventory';
 import { readEnvelope } from '../ingress/envelope';
 import type { RoleDeps } from '../shared/role-deps';
@@ -33,6 +34,9 @@ const SEARCH_PATHS: Record<BackfillTopic, { endpoint: 'alarms_search' | 'audit_l
   audits: { endpoint: 'audit_logs', path: 'logs' },
   'device-events': { endpoint: 'device_events_search', path: 'devices/events/search' },
 };
+
+/** Mist's catalogues are fetched at most this often (CONTRACT section 10). */
+const CATALOGUE_EVERY_MS = 6 * 3600_000;
 
 /**
  * The Mist API companion (CONTRACT section 8): keeps `mist.inventory`, checks device status and
@@ -123,6 +127,21 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
     await current(async () => {
       for (const r of changed) inventory.set(inventoryKey(r), r);
     });
+  };
+
+  /**
+   * Mist's catalogues (alarm definitions, device events) into the inventory, at most every
+   * CATALOGUE_EVERY_MS: they change with Mist's releases, and the request budget is shared.
+   */
+  let cataloguesAt = -Infinity;
+  const refreshCatalogues = async (): Promise<void> => {
+    if (clock.now() - cataloguesAt < CATALOGUE_EVERY_MS) return;
+    const [alarms, deviceEvents] = [await client.get<unknown>('const_alarm_defs', '/api/v1/const/alarm_defs', stopping.signal), await client.get<unknown>('const_device_events', '/api/v1/const/device_events', stopping.signal)];
+    await bus.produce(topics.inventory, [
+      { key: CATALOGUE_KEYS.alarmDefs, value: encodeCatalogue(alarms.body) },
+      { key: CATALOGUE_KEYS.deviceEvents, value: encodeCatalogue(deviceEvents.body) },
+    ]);
+    cataloguesAt = clock.now();
   };
 
   const refresh = async (org: string, withLists: boolean): Promise<void> => {
@@ -221,6 +240,7 @@ export async function startMistApi(deps: RoleDeps): Promise<MistApiHandle> {
           await sleep(100, stopping.signal);
         }
         const followed = await resolveOrgs();
+        if (options.inventory) await refreshCatalogues();
         for (const org of followed) {
           await refresh(org, options.inventory ?? false);
           await backfill(org);

@@ -1,16 +1,14 @@
-import { ALARM_DEFS } from './alarm-defs';
 import type { Identity } from './identity';
-import { own } from '../shared/own';
 
 /**
  * One human-readable line per event, e.g. `Device offline: AP-Lobby (5c5b35000001) at HQ`:
  * what happened, to what, where. Never empty.
  */
-export function describe(topicKey: string | null, topic: string, type: string, event: Record<string, unknown>, identity: Identity): string {
+export function describe(topicKey: string | null, topic: string, type: string, event: Record<string, unknown>, identity: Identity, display?: string): string {
   if (topicKey === 'zone' || topicKey === 'rssizone') return zoneLine(topicKey, event, identity);
   if (topicKey === 'occupancy-alerts') return occupancyLine(type, event);
-  const what =
-    topicKey === 'alarms' ? (own(ALARM_DEFS, type.toLowerCase())?.display ?? type) : topicKey === 'audits' ? (text(event.message) ?? type) : type;
+  // `display`: the alarm's (built-in or Mist's catalogue) or a device event's from Mist's catalogue.
+  const what = display ?? (topicKey === 'audits' ? (text(event.message) ?? type) : type);
   const subject = subjectOf(event, identity);
   const where = text(event.site_name) ?? text(event.site_id);
   const detail = detailOf(topicKey, event);

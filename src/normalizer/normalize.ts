@@ -2,6 +2,8 @@ import type { MistEvent } from '../domain/mist-event';
 import { canonicalTopic } from '../domain/topic';
 import { own } from '../shared/own';
 import { ALARM_DEFS, topicCategory, topicKey as catalogueKey } from './catalogue';
+import type { ApiCatalogue, CatalogueSource } from '../domain/api-catalogue';
+import { deviceEventSeverity } from './device-event-severity';
 import { eventId } from './event-id';
 import { flatten } from './flatten';
 import { identify } from './identity';
@@ -13,9 +15,12 @@ import { eventTime } from './timestamp';
 /** What the normalizer is configured with: severity rules and, optionally, privacy rules. */
 export interface NormalizeRules extends SeverityRules {
   privacy?: PrivacyRules;
+  /** Mist's own catalogues (the companion's const:* records), for types the built-in tables lack. */
+  catalogue?: ApiCatalogue;
 }
 
-export type Normalized = { ok: true; event: MistEvent } | { ok: false; reason: 'normalize_failed' | 'event_not_object'; error: string };
+/** `catalogue`: where an alarm's or a device event's words came from (counted by the worker). */
+export type Normalized = { ok: true; event: MistEvent; catalogue?: CatalogueSource } | { ok: false; reason: 'normalize_failed' | 'event_not_object'; error: string };
 
 const ALARM_GROUPS = new Set(['infrastructure', 'marvis', 'security']);
 /**
@@ -125,7 +130,14 @@ export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: num
     take('type', typeof event.type === 'string' && event.type.trim() !== '' ? event.type : null) ??
     (typeof event.type === 'number' ? String(event.type) : topic);
   const mistSeverity = take('severity', typeof event.severity === 'string' ? event.severity : null) ?? mistSeverityOf(event);
-  const alarmDef = key === 'alarms' ? own(ALARM_DEFS, type.toLowerCase()) : undefined;
+  const builtinAlarm = key === 'alarms' ? own(ALARM_DEFS, type.toLowerCase()) : undefined;
+  const apiAlarm = key === 'alarms' && !builtinAlarm ? rules.catalogue?.alarm(type) : undefined;
+  const alarmDef = builtinAlarm ?? (apiAlarm && { display: apiAlarm.display, group: apiAlarm.group, severity: apiAlarm.severity });
+  // A device event the severity table lacks: Mist's catalogue gives its words (its severity stays the type rule's).
+  const builtinDeviceEvent = key === 'device-events' && deviceEventSeverity(type) !== undefined;
+  const apiDeviceEvent = key === 'device-events' && !builtinDeviceEvent ? rules.catalogue?.deviceEvent(type) : undefined;
+  const catalogue: CatalogueSource | undefined =
+    key === 'alarms' ? (builtinAlarm ? 'builtin' : apiAlarm ? 'api' : 'none') : key === 'device-events' ? (builtinDeviceEvent ? 'builtin' : apiDeviceEvent ? 'api' : 'none') : undefined;
   const severity = severityOf(canonical, type, event, alarmDef?.severity ?? null, rules);
   const time = eventTime(event, key, receivedAt);
   const who = identify(event, key);
@@ -133,6 +145,7 @@ export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: num
 
   return {
     ok: true,
+    ...(catalogue ? { catalogue } : {}),
     event: {
       event_id: eventId(canonical, identity ?? original),
       topic,
@@ -152,7 +165,7 @@ export function normalizeEvent(rawTopic: string, input: unknown, receivedAt: num
       count: take('count', Number.isInteger(event.count) && Math.abs(event.count as number) <= 2 ** 31 - 1 ? (event.count as number) : null),
       state: key === 'alarms' ? alarmState(event) : null,
       reasons,
-      message: describe(key, topic, type, event, who),
+      message: describe(key, topic, type, event, who, alarmDef?.display ?? apiDeviceEvent?.display),
       attributes: flatten(normalizedAudit(key, event), lifted),
     },
   };

@@ -12,6 +12,7 @@ import { KNOWN_TOPICS } from './catalogue';
 import { DedupeWindow } from './dedupe';
 import { InventoryNames } from '../domain/inventory';
 import { enrich } from './enrich';
+import { ApiCatalogue } from '../domain/api-catalogue';
 import { webhookEvents } from './normalize';
 
 export type NormalizerDeps = RoleDeps;
@@ -37,7 +38,9 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
   const { config, metrics, topics, clock } = deps;
   const codec = eventCodec();
   const window = new DedupeWindow(config.normalizer.dedupeWindowMs);
-  const rules = { map: config.normalizer.severityMap, overrides: config.normalizer.severityOverrides, privacy: config.normalizer.privacy };
+  // Mist's catalogues, kept by the companion in the inventory (const:* keys), for types the built-in tables lack.
+  const catalogue = new ApiCatalogue();
+  const rules = { map: config.normalizer.severityMap, overrides: config.normalizer.severityOverrides, privacy: config.normalizer.privacy, catalogue };
   const routes = config.normalizer.routes;
   const topicLabel = new LabelLimiter(KNOWN_TOPICS, config.metrics.labelLimit);
   const letter = lettersFor(deps, 'normalizer');
@@ -48,7 +51,10 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
     topics: [topics.inventory],
     ephemeral: true,
     handler: async (batch) => {
-      for (const message of batch) names.apply(message.key, message.value);
+      for (const message of batch) {
+        names.apply(message.key, message.value);
+        catalogue.apply(message.key, message.value);
+      }
     },
   });
   const consumerStart = deps.bus.consume({
@@ -91,6 +97,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
             dead.push(letter(result.reason, `event ${index}: ${result.error}`, message));
             continue;
           }
+          if (result.catalogue) metrics.normalizer?.catalogueLookups.inc({ source: result.catalogue });
           const event = enrich(result.event, names, message.headers.source, message.headers.tenant_org_id);
           if (routeFor(routes, event.topic)?.drop) continue;
           if (written.has(event.event_id) || window.has(event.event_id, clock.now())) {

@@ -76,6 +76,15 @@ export function createMetrics(roles: readonly Role[], lagSource?: LagSource, opt
             labelNames: ['topic'] as const,
             registers,
           }),
+          catalogueLookups: zeroed(
+            new Counter({
+              name: 'mistbridge_catalogue_lookups_total',
+              help: "Where an alarm's or a device event's words came from: the built-in tables, Mist's catalogues (the companion's), or neither.",
+              labelNames: ['source'] as const,
+              registers,
+            }),
+            { source: ['builtin', 'api', 'none'] },
+          ),
         }
       : null,
     dlq: consumes

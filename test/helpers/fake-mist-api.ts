@@ -25,6 +25,9 @@ export class FakeMistApi {
   deviceEvents: Json[] = [];
   audits: Json[] = [];
   webhooks: Json[] = [];
+  /** Mist's catalogues (`/api/v1/const/alarm_defs`, `/api/v1/const/device_events`). */
+  alarmDefs: Json[] = [];
+  deviceEventDefs: Json[] = [];
   deliveries = new Map<string, Json[]>();
   /** Webhooks of each site, by site id. */
   siteWebhooks = new Map<string, Json[]>();
@@ -83,6 +86,8 @@ export class FakeMistApi {
       const page = Number(url.searchParams.get('page')) || 1;
       send(200, items.slice((page - 1) * limit, page * limit), { 'x-page-total': String(items.length), 'x-page-limit': String(limit), 'x-page-page': String(page) });
     };
+    if (path === '/api/v1/const/alarm_defs') return send(200, this.alarmDefs);
+    if (path === '/api/v1/const/device_events') return send(200, this.deviceEventDefs);
     if (path === `${org}/sites`) return paged(this.sites);
     if (path === `${org}/inventory`) return paged(this.inventory);
     if (path === `${org}/stats/devices`) return paged(url.searchParams.get('type') === 'all' ? this.stats : this.stats.filter((s) => s.type === 'ap'));

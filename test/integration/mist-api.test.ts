@@ -72,6 +72,47 @@ describe('Mist API companion', () => {
     }
   });
 
+  it("uses Mist's catalogues for types the built-in tables lack (an alarm's group and severity, a device event's words); the built-in tables win, and work with the API down", async () => {
+    fake.alarmDefs = [
+      { key: 'ap_radar_storm', display: 'Radar storm', group: 'infrastructure', severity: 'critical' },
+      { key: 'device_down', display: 'Not the built-in words', group: 'marvis', severity: 'info' },
+    ];
+    fake.deviceEventDefs = [{ key: 'AP_QUANTUM_TUNNEL_UP', display: 'Quantum tunnel up', description: 'a type of a later Mist release' }];
+    const clock = new ManualClock();
+    const pipeline = await start(fake, hec, clock);
+    try {
+      // before the catalogues arrive: the built-in tables alone
+      let n = 0;
+      const alarm = (type: string): string => JSON.stringify({ topic: 'alarms', events: [{ type, aps: ['5c5b35000001'], org_id: fake.orgId, site_id: SITE, timestamp: T0 / 1000, id: `${type}-${n++}` }] });
+      expect((await postWebhook(pipeline.url, alarm('ap_radar_storm'))).status).toBe(200);
+      await eventually(() => events(hec).length === 1, 'the unknown alarm delivered without the catalogue');
+      expect(events(hec)[0]).toMatchObject({ type: 'ap_radar_storm', message: expect.stringMatching(/^ap_radar_storm/) });
+
+      await pipeline.mistApi!.pass({ inventory: true });
+      expect(fake.requests.filter((r) => r.path.startsWith('/api/v1/const/')).map((r) => r.path)).toEqual(['/api/v1/const/alarm_defs', '/api/v1/const/device_events']);
+      const device = JSON.stringify({ topic: 'device-events', events: [{ type: 'AP_QUANTUM_TUNNEL_UP', mac: '5c5b35000001', device_type: 'ap', org_id: fake.orgId, site_id: SITE, timestamp: T0 / 1000 + 1 }] });
+      await eventually(async () => {
+        await postWebhook(pipeline.url, alarm('ap_radar_storm'));
+        return events(hec).some((e) => e.type === 'ap_radar_storm' && e.severity === 'critical');
+      }, "the catalogue's severity applied once the normalizer read it");
+      expect(events(hec).find((e) => e.severity === 'critical')).toMatchObject({ category: 'infrastructure', message: expect.stringMatching(/^Radar storm: 5c5b35000001 at /) });
+      expect((await postWebhook(pipeline.url, device)).status).toBe(200);
+      expect((await postWebhook(pipeline.url, alarm('device_down'))).status).toBe(200);
+      await eventually(() => events(hec).some((e) => e.type === 'AP_QUANTUM_TUNNEL_UP') && events(hec).some((e) => e.type === 'device_down'), 'both delivered');
+      expect(events(hec).find((e) => e.type === 'AP_QUANTUM_TUNNEL_UP')!.message).toBe(`Quantum tunnel up: 5c5b35000001 at ${SITE}`);
+      // the built-in table wins over the catalogue for a type it knows
+      expect(events(hec).find((e) => e.type === 'device_down')).toMatchObject({ category: 'infrastructure', message: expect.stringMatching(/^Device offline/) });
+      expect(await metricSum(pipeline, 'mistbridge_catalogue_lookups_total', { source: 'api' })).toBeGreaterThanOrEqual(2);
+      expect(await metricSum(pipeline, 'mistbridge_catalogue_lookups_total', { source: 'builtin' })).toBeGreaterThanOrEqual(1);
+      expect(await metricSum(pipeline, 'mistbridge_catalogue_lookups_total', { source: 'none' })).toBeGreaterThanOrEqual(1);
+      // at most every 6 h: a second inventory pass asks nothing more
+      await pipeline.mistApi!.pass({ inventory: true });
+      expect(fake.requests.filter((r) => r.path.startsWith('/api/v1/const/')).length).toBe(2);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
   it('reconciles with the API status at the time the API gives: resolves a missed reconnect, opens after two disconnected checks', async () => {
     const clock = new ManualClock();
     const pipeline = await start(fake, hec, clock);
