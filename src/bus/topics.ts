@@ -15,6 +15,8 @@ export interface Topics {
    * where an old record would become its key's latest state (not compacted, retention 1 day).
    */
   redrive: string;
+  /** OCSF events as JSON (0.3, KAFKA_OCSF): audits, alarms, NAC; not compacted, the events' retention. */
+  ocsf: string;
 }
 
 export function topicNames(prefix: string): Topics {
@@ -27,6 +29,7 @@ export function topicNames(prefix: string): Topics {
     inventory: `${prefix}inventory`,
     backfill: `${prefix}backfill`,
     redrive: `${prefix}redrive`,
+    ocsf: `${prefix}ocsf`,
   };
 }
 

@@ -107,6 +107,8 @@ export interface KafkaConfig {
   sessionTimeoutMs: number;
   /** Produce coalescing: concurrent writes to a topic go out as one send (one record batch per partition). */
   produceCoalesce: boolean;
+  /** KAFKA_OCSF: the normalizer also writes OCSF events to `<prefix>ocsf`. */
+  ocsf: boolean;
   produceLingerMs: number;
 }
 

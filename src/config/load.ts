@@ -147,6 +147,7 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
           rawRetentionMs: get<number>('KAFKA_RAW_RETENTION_MS')!,
           sessionTimeoutMs: get<number>('KAFKA_SESSION_TIMEOUT_MS')!,
           produceCoalesce: get<boolean>('KAFKA_PRODUCE_COALESCE')!,
+          ocsf: get<boolean>('KAFKA_OCSF')!,
           produceLingerMs: get<number>('KAFKA_PRODUCE_LINGER_MS')!,
         }
       : null,

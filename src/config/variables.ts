@@ -90,6 +90,7 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'KAFKA_SASL_PASSWORD', schema: text, secret: true, doc: 'SASL password' },
   { name: 'KAFKA_IDEMPOTENT', schema: bool, default: 'true', doc: 'idempotent producer (turn off only for brokers that cannot do it)' },
   { name: 'KAFKA_SESSION_TIMEOUT_MS', schema: int(6000, 300000), default: '10000', doc: 'consumer group session (and rebalance) timeout: how long a dead member keeps its partitions' },
+  { name: 'KAFKA_OCSF', schema: bool, default: 'false', doc: 'also write OCSF events (audits, alarms, NAC) as JSON to `<prefix>ocsf` (created by `mistbridge topics`)' },
   { name: 'KAFKA_PRODUCE_COALESCE', schema: bool, default: 'true', doc: 'writes to a topic that arrive while a send is in flight (webhooks also within `KAFKA_PRODUCE_LINGER_MS`) go out as one send: one record batch per partition; each 200 still waits for its own acknowledgement' },
   { name: 'KAFKA_PRODUCE_LINGER_MS', schema: int(0, 1000), default: '25', doc: 'how long the first webhook of a coalesced write to the raw topic waits for more (0: only what arrives while a send is in flight); pipeline stages never linger' },
   { name: 'KAFKA_PARTITIONS', schema: int(1, 10000), default: '6', doc: '`mistbridge topics`: partitions per topic' },

@@ -13,6 +13,8 @@ import { DedupeWindow } from './dedupe';
 import { InventoryNames } from '../domain/inventory';
 import { enrich } from './enrich';
 import { ApiCatalogue } from '../domain/api-catalogue';
+import { toOcsf } from '../domain/ocsf';
+import { MISTBRIDGE_VERSION } from '../shared/version';
 import { webhookEvents } from './normalize';
 
 export type NormalizerDeps = RoleDeps;
@@ -68,6 +70,8 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
       const dead: OutgoingMessage[] = [];
       const written = new Set<string>();
       const output = new OutputChunks(context, topics.events, dead, deps.tail);
+      // KAFKA_OCSF: the OCSF shape of the mapped topics beside, as JSON (CONTRACT section 10).
+      const ocsfOutput = config.kafka?.ocsf ? new OutputChunks(context, topics.ocsf, dead) : null;
 
       for (const message of batch) {
         // A body being normalized is held three times over (its text, its parsed tree, the
@@ -80,6 +84,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
         }
       }
       await output.flush();
+      await ocsfOutput?.flush();
       await sendDeadLetters(context.produce, deps, 'normalizer', dead);
       window.add(written, clock.now());
 
@@ -112,6 +117,8 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
             continue;
           }
           written.add(event.event_id);
+          const ocsf = ocsfOutput && toOcsf(event, MISTBRIDGE_VERSION);
+          if (ocsf) await ocsfOutput!.add({ key: event.site_id ?? event.org_id ?? event.topic, value: Buffer.from(JSON.stringify(ocsf)), headers: { content_type: 'application/json' } }, event, () => letter('too_large', `event ${index}: the broker refused the OCSF event as too large`, message));
           await output.add({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } }, event, () =>
             letter('too_large', `event ${index}: the broker refused the normalized event as too large`, message),
           );

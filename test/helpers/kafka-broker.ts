@@ -61,4 +61,4 @@ export class KafkaBroker {
   }
 }
 
-export const TEST_TOPICS = ['mist.raw:4', 'mist.events:4', 'mist.incidents:4', 'mist.recoveries:4', 'mist.dlq:2', 'mist.inventory:4', 'mist.backfill:2', 'mist.redrive:2'];
+export const TEST_TOPICS = ['mist.raw:4', 'mist.events:4', 'mist.incidents:4', 'mist.recoveries:4', 'mist.dlq:2', 'mist.inventory:4', 'mist.backfill:2', 'mist.redrive:2', 'mist.ocsf:2'];

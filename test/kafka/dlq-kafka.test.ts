@@ -8,6 +8,9 @@ import { eventually, sample } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { SECRET, postWebhook } from '../helpers/pipeline';
 import { CLI, startProcess } from '../helpers/process';
+import { KafkaBus } from '../../src/bus/kafka/kafka-bus';
+import { topicNames } from '../../src/bus/topics';
+import { silentLogger } from '../../src/shared/logger';
 
 const unavailable = kafkaBrokerAvailability();
 if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
@@ -15,11 +18,11 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
 (unavailable ? describe.skip : describe)('mistbridge dlq on Kafka', () => {
   jest.setTimeout(180_000);
 
-  it('lists mist.dlq and redrives a letter by producing it back: delivered once', async () => {
+  it('lists mist.dlq and redrives a letter by producing it back: delivered once (and, with KAFKA_OCSF, writes the OCSF events to mist.ocsf)', async () => {
     const broker = await new KafkaBroker().start(1, TEST_TOPICS);
     const hec = await new FakeHec().start();
     const env = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_SESSION_TIMEOUT_MS: '6000' };
-    const p = await startProcess({ ...env, MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' }, ['run', '--roles', 'ingress,normalizer,splunk']); // only the stages a Splunk letter passes: each consumer group joins the test broker in seconds
+    const p = await startProcess({ ...env, KAFKA_OCSF: 'true', MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' }, ['run', '--roles', 'ingress,normalizer,splunk']); // only the stages a Splunk letter passes: each consumer group joins the test broker in seconds
     const cli = (args: string[]) => spawnSync(process.execPath, [CLI, 'dlq', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 60_000 });
     try {
       await eventually(async () => (await fetch(`${p.adminUrl}/readyz`).catch(() => null))?.status === 200, 'joined', 60_000);
@@ -38,6 +41,13 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
       expect(cli(['list']).stdout).toBe('no dead letters match\n');
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(hec.events().filter((e) => e.event.event_id === eventId)).toHaveLength(1);
+
+      // KAFKA_OCSF: the alarm's OCSF shape on mist.ocsf, as JSON (once per normalization)
+      const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'ocsf-reader', ssl: null, sasl: null, idempotent: false, partitions: 2, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0, ocsf: true }, topicNames('mist.'), silentLogger());
+      const ocsf: Array<{ class_uid: number; metadata: { uid: string } }> = [];
+      await bus.readToEnd('mist.ocsf', (m) => void (m.value && ocsf.push(JSON.parse(m.value.toString('utf8')) as never)));
+      await bus.close();
+      expect(ocsf).toEqual([expect.objectContaining({ class_uid: 2004, metadata: expect.objectContaining({ uid: eventId }) })]);
     } finally {
       p.child.kill('SIGKILL');
       await p.exited;

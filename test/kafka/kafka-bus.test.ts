@@ -23,6 +23,7 @@ const kafkaConfig = (bootstrap: string) => ({
   sessionTimeoutMs: 6000,
   produceCoalesce: true,
   produceLingerMs: 2,
+  ocsf: false,
 });
 
 maybe('KafkaBus against a real Kafka-protocol broker', () => {

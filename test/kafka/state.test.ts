@@ -120,7 +120,7 @@ maybe('state on Kafka through long faults', () => {
   it('a redrive of an incident refused by Splunk goes through the redrive topic: the compacted topic is not written', async () => {
     const pipeline = await start({ DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-state-')) });
     const topics = topicNames('mist.');
-    const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0 }, topics, silentLogger());
+    const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0, ocsf: false }, topics, silentLogger());
     try {
       await ready(pipeline);
       // Splunk refuses the incident write.
@@ -146,7 +146,7 @@ maybe('state on Kafka through long faults', () => {
   it('a record of a later schema version on the topics: every role starts, it is dead-lettered without that schema and read with it', async () => {
     const next = nextIncidentSchema();
     const topics = topicNames('mist.');
-    const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0 }, topics, silentLogger());
+    const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0, ocsf: false }, topics, silentLogger());
     await bus.start();
     const record = { ...sampleIncident(), key: 'device:09dac91f-6e73-4100-89f7-698e0fafbb1b:d420b02000fa', next_field: 'later' };
     await bus.produce(topics.incidents, [{ key: String(record.key), value: next.type.toBuffer(record), headers: { [SCHEMA_HEADER]: next.fingerprint } }]);
@@ -180,7 +180,7 @@ maybe('state on Kafka through long faults', () => {
       // Devices only the Mist API inventory knows (connected): their series must move with their partition too.
       const inventoried = Array.from({ length: 8 }, (_, i) => mac(600 + i));
       const topics = topicNames('mist.');
-      const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0 }, topics, silentLogger());
+      const bus = new KafkaBus({ brokers: [broker.bootstrap], clientId: 'state-test', ssl: null, sasl: null, idempotent: false, partitions: 4, replicationFactor: 1, rawRetentionMs: 86_400_000, sessionTimeoutMs: 6000, produceCoalesce: false, produceLingerMs: 0, ocsf: false }, topics, silentLogger());
       const org = '09dac91f-6e73-4100-89f7-698e0fafbb1b';
       await bus.produce(topics.inventory, inventoried.map((m) => ({ key: deviceKey(org, m), value: encodeInventory({ kind: 'device', org_id: org, mac: m, name: null, model: null, type: 'ap', site_id: SITE, site_name: null, status: 'connected', status_at: 1, disconnected_checks: 0 }) })));
       await bus.close();

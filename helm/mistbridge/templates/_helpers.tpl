@@ -64,6 +64,8 @@ Called with (dict "root" $ "secret" <name of the Secret holding kafka-sasl-passw
   value: {{ $v.kafka.topicPrefix | quote }}
 - name: KAFKA_IDEMPOTENT
   value: {{ $v.kafka.idempotent | quote }}
+- name: KAFKA_OCSF
+  value: {{ $v.kafka.ocsf | default false | quote }}
 {{- if $v.kafka.ssl.enabled }}
 - name: KAFKA_SSL
   value: "true"

@@ -20,7 +20,7 @@ const RECORD_OVERHEAD_BYTES = 64 * 1024;
  */
 export function topicPlan(
   topics: Topics,
-  kafka: Pick<KafkaConfig, 'partitions' | 'replicationFactor' | 'rawRetentionMs'>,
+  kafka: Pick<KafkaConfig, 'partitions' | 'replicationFactor' | 'rawRetentionMs'> & { ocsf?: boolean },
   maxBodyBytes: number,
 ): TopicSpec[] {
   const base = { numPartitions: kafka.partitions, replicationFactor: kafka.replicationFactor };
@@ -43,5 +43,6 @@ export function topicPlan(
     { topic: topics.backfill, ...base, configEntries: compacted },
     { topic: topics.redrive, ...base, configEntries: [retention(86400_000), minIsr, maxMessage(2 * maxBodyBytes)] },
     { topic: topics.dlq, ...base, configEntries: [retention(30 * 86400_000), minIsr, maxMessage((maxBodyBytes * 4) / 3)] },
+    ...(kafka.ocsf ? [{ topic: topics.ocsf, ...base, configEntries: [retention(kafka.rawRetentionMs), minIsr, maxMessage(2 * maxBodyBytes)] }] : []),
   ];
 }

@@ -37,6 +37,9 @@ describe('mistbridge topics: the topic plan (CONTRACT section 4)', () => {
 
   it('asks for two in-sync replicas where there are three, one where there is one', () => {
     expect(config('acme.mist.raw')['min.insync.replicas']).toBe('2');
+    expect(plan.map((t) => t.topic)).not.toContain('acme.mist.ocsf'); // only with KAFKA_OCSF
+    const withOcsf = topicPlan(topicNames('acme.mist.'), { partitions: 12, replicationFactor: 3, rawRetentionMs: 7 * 86400_000, ocsf: true }, 5242880);
+    expect(withOcsf.find((t) => t.topic === 'acme.mist.ocsf')).toMatchObject({ numPartitions: 12, configEntries: expect.arrayContaining([{ name: 'retention.ms', value: String(7 * 86400_000) }]) });
     const single = topicPlan(topicNames('mist.'), { partitions: 1, replicationFactor: 1, rawRetentionMs: 1 }, 1024);
     expect(single.every((t) => t.configEntries.find((e) => e.name === 'min.insync.replicas')!.value === '1')).toBe(true);
   });
