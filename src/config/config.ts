@@ -73,6 +73,19 @@ export interface NotifyDestination {
   sites: string[] | null;
   alarmTypes: string[] | null;
   kinds: Array<'device' | 'marvis' | 'security'> | null;
+  /** An event route (0.3): events matching this go to the destination (incidents do not). */
+  events: EventFilter | null;
+  /** An event route's cap: messages a second at most. */
+  ratePerS: number;
+}
+
+/** An event route's filter: every field given must match; `match` looks at the top level, then `attributes`. */
+export interface EventFilter {
+  topic?: string;
+  type?: string;
+  site_id?: string;
+  severity?: Severity;
+  match?: Record<string, string>;
 }
 
 export interface NotifyConfig {

@@ -46,6 +46,17 @@ export const fileSchema = z.strictObject({
           sites: z.array(z.string().min(1)).optional(),
           alarm_types: z.array(z.string().min(1)).optional(),
           kinds: z.array(z.enum(['device', 'marvis', 'security'])).optional(),
+          /** An event route (0.3): matching events, not incidents. */
+          events: z
+            .strictObject({
+              topic: z.string().min(1).optional(),
+              type: z.string().min(1).optional(),
+              site_id: z.string().min(1).optional(),
+              severity: severity.optional(),
+              match: z.record(z.string().min(1), z.string()).optional(),
+            })
+            .optional(),
+          rate_per_s: z.number().positive().max(100).optional(),
         }),
       ),
     })

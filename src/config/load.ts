@@ -204,7 +204,7 @@ function notifyConfig(get: <T>(name: string) => T | undefined, file: FileSetting
   const minSeverity = get<Severity>('NOTIFY_MIN_SEVERITY')!;
   const fromEnv = (['slack', 'teams', 'googlechat', 'webhook'] as const).flatMap((kind): NotifyDestination[] => {
     const url = get<string>(kind === 'webhook' ? 'NOTIFY_WEBHOOK_URL' : `NOTIFY_${kind.toUpperCase()}_WEBHOOK_URL`);
-    return url ? [{ name: kind, kind, url, minSeverity, sites: null, alarmTypes: null, kinds: null }] : [];
+    return url ? [{ name: kind, kind, url, minSeverity, sites: null, alarmTypes: null, kinds: null, events: null, ratePerS: 1 }] : [];
   });
   const fromFile = (file.notify?.routes ?? []).map(
     (route, i): NotifyDestination => ({
@@ -215,6 +215,8 @@ function notifyConfig(get: <T>(name: string) => T | undefined, file: FileSetting
       sites: route.sites ?? null,
       alarmTypes: route.alarm_types ?? null,
       kinds: route.kinds ?? null,
+      events: route.events ?? null,
+      ratePerS: route.rate_per_s ?? 1,
     }),
   );
   return {

@@ -9,6 +9,7 @@ import { LogThrottle } from '../shared/log-throttle';
 import { PermanentError, RetryableError, retrying } from '../shared/retry';
 import type { RoleDeps } from '../shared/role-deps';
 import { GroupWindow } from './group-window';
+import { startEventRoute } from './event-route';
 import { bodies } from './messages';
 import { forcedTransition, seenOf, transitionsOf, wanted, type SeenIncident, type Transition } from './transitions';
 
@@ -38,7 +39,8 @@ export async function startNotify(deps: RoleDeps): Promise<NotifyHandle[]> {
     return [];
   }
   for (const d of config.notify.destinations) for (const outcome of OUTCOMES) metrics.notify!.inc({ destination: d.name, outcome }, 0);
-  return Promise.all(config.notify.destinations.map((d) => startDestination(deps, d)));
+  // Event routes read mist.events; the other destinations are told incident transitions.
+  return Promise.all(config.notify.destinations.map((d) => (d.events ? startEventRoute(deps, { ...d, events: d.events }) : startDestination(deps, d))));
 }
 
 async function startDestination(deps: RoleDeps, destination: NotifyDestination): Promise<NotifyHandle> {

@@ -8,7 +8,7 @@ const incident = (patch: Partial<Incident>): Incident => ({
   org_id: 'o', site_id: 's', site_name: 'HQ', entities: ['aa'], opened_at: 0, updated_at: 0, resolved_at: null, resolve_reason: null,
   event_count: 1, last_event_id: 'e', last_event_type: 'device_down', context: [], version: 1, device_type: 'ap', applied_event_ids: [], ...patch,
 });
-const destination = (patch: Partial<NotifyDestination>): NotifyDestination => ({ name: 'slack', kind: 'slack', url: 'https://hooks.example.com/x', minSeverity: 'medium', sites: null, alarmTypes: null, kinds: null, ...patch });
+const destination = (patch: Partial<NotifyDestination>): NotifyDestination => ({ name: 'slack', kind: 'slack', url: 'https://hooks.example.com/x', minSeverity: 'medium', sites: null, alarmTypes: null, kinds: null, events: null, ratePerS: 1, ...patch });
 
 describe('transitionsOf', () => {
   it('opened, then resolved; an update is none; a redelivered version changes nothing', () => {

@@ -1,0 +1,82 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MistEvent } from '../../src/domain/mist-event';
+import { eventMatches } from '../../src/notify/event-route';
+import { FakeChat } from '../helpers/fake-chat';
+import { eventually, sampleJson } from '../helpers/fixtures';
+import { metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
+
+const ZONE = '4495020a-236f-46e0-9453-e3f9cc6476f4';
+const zoneBody = (patch: Record<string, unknown>): string => {
+  const body = sampleJson('zone__asset-enter-schema.json');
+  return JSON.stringify({ ...body, events: body.events.map((e) => ({ ...e, timestamp: Math.floor(Date.now() / 1000), ...patch })) });
+};
+
+function config(routes: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'mistbridge-routes-')), 'mistbridge.yaml');
+  writeFileSync(path, routes);
+  return path;
+}
+
+describe('event routes (CONTRACT section 10)', () => {
+  jest.setTimeout(60_000);
+  let chat: FakeChat;
+  beforeEach(async () => {
+    chat = await new FakeChat().start();
+  });
+  afterEach(() => chat.stop());
+
+  it('filters by topic, type, site, severity and fields (top level, then attributes)', () => {
+    const event = { topic: 'zone', type: 'asset', site_id: 's1', severity: 'informational', attributes: { trigger: 'enter', zone_id: ZONE } } as unknown as MistEvent;
+    expect(eventMatches({ topic: 'zone', match: { trigger: 'enter', zone_id: ZONE } }, event)).toBe(true);
+    expect(eventMatches({ topic: 'zone', match: { trigger: 'exit' } }, event)).toBe(false);
+    expect(eventMatches({ topic: 'alarms' }, event)).toBe(false);
+    expect(eventMatches({ site_id: 's2' }, event)).toBe(false);
+    expect(eventMatches({ severity: 'medium' }, event)).toBe(false);
+    expect(eventMatches({ severity: 'informational', type: 'ASSET', match: { site_id: 's1' } }, event)).toBe(true);
+  });
+
+  it('a zone entry matching a route reaches the generic webhook once, as {"event": …}; a non-matching one does not; incidents never go there', async () => {
+    const file = config(`notify:\n  routes:\n    - name: duress\n      kind: webhook\n      destination: ${chat.url}/duress\n      events: { topic: zone, match: { trigger: enter, zone_id: ${ZONE} } }\n      rate_per_s: 50\n`);
+    const pipeline = await startPipeline({ MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '0' });
+    try {
+      await eventually(() => pipeline.notify.every((n) => n.ready()), 'route consumer ready');
+      expect((await postWebhook(pipeline.url, zoneBody({ name: 'badge-17' }))).status).toBe(200);
+      expect((await postWebhook(pipeline.url, zoneBody({ name: 'badge-18', trigger: 'exit' }))).status).toBe(200);
+      expect((await postWebhook(pipeline.url, JSON.stringify(sampleJson('alarms__device-down-alarmdef.json')))).status).toBe(200);
+      await eventually(() => chat.delivered('/duress').length === 1, 'the matching event posted');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const posted = chat.delivered('/duress');
+      expect(posted).toHaveLength(1);
+      expect(posted[0]).toEqual({ event: expect.objectContaining({ topic: 'zone', attributes: expect.objectContaining({ trigger: 'enter' }) }) });
+      expect(JSON.stringify(posted[0])).toContain('badge-17');
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
+  it('a chat outage on a route never makes the ingress answer 503; what cannot wait is dead-lettered with the route named', async () => {
+    const file = config(`notify:\n  routes:\n    - name: zones-chat\n      kind: slack\n      destination: ${chat.url}/slack\n      events: { topic: zone }\n`);
+    chat.down = 503;
+    const pipeline = await startPipeline({ MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '0', INGRESS_MAX_BACKLOG_BYTES: String(4 * 1024 * 1024) });
+    try {
+      await eventually(() => pipeline.notify.every((n) => n.ready()), 'route consumer ready');
+      // 1,500 zone events (beyond the route's 1,000 queued) while the chat answers 503
+      const statuses: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        const body = sampleJson('zone__asset-enter-schema.json');
+        const events = Array.from({ length: 100 }, (_, j) => ({ ...body.events[0], name: `badge-${i}-${j}`, timestamp: Math.floor(Date.now() / 1000) }));
+        statuses.push((await postWebhook(pipeline.url, JSON.stringify({ ...body, events }))).status);
+      }
+      expect(statuses.every((s) => s === 200)).toBe(true);
+      await eventually(async () => (await metricSum(pipeline, 'mistbridge_dlq_total', { stage: 'notify', reason: 'notify_rejected' })) >= 1500 - 1000 - 20, 'the overflow dead-lettered (1,000 queued, one message of 20 in flight)');
+      expect(await metricSum(pipeline, 'mistbridge_notifications_total', { destination: 'zones-chat', outcome: 'retried' })).toBeGreaterThan(0);
+      await eventually(() => existsSync(join(pipeline.dataDir, 'dlq.ndjson')), 'letters durable');
+      const [first] = readFileSync(join(pipeline.dataDir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(first).toMatchObject({ stage: 'notify', destination: 'zones-chat', reason: 'notify_rejected', topic: 'mist.events' });
+    } finally {
+      await pipeline.stop();
+    }
+  });
+});
