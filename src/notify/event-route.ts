@@ -6,8 +6,8 @@ import { eventCodec, type MistEvent } from '../domain/mist-event';
 import { SEVERITIES } from '../config/file-schema';
 import { canonicalTopic } from '../domain/topic';
 import { LogThrottle } from '../shared/log-throttle';
-import { PermanentError, RetryableError, retrying } from '../shared/retry';
 import type { RoleDeps } from '../shared/role-deps';
+import { poster } from './post';
 import type { NotifyHandle } from './worker';
 
 /** Events a route may hold while its destination is slow or down; beyond, they are dead-lettered. */
@@ -67,33 +67,15 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
   let wake: (() => void) | null = null;
   const dlq = (letters: OutgoingMessage[]): Promise<void> => sendDeadLetters((topic, messages) => bus.produce(topic, messages), deps, 'notify', letters);
 
-  const post = (body: unknown): Promise<void> =>
-    retrying(
-      async () => {
-        let response: Response;
-        try {
-          response = await fetch(destination.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(15_000)]) });
-        } catch (err) {
-          throw new RetryableError(`${host}: ${(err as Error).message}`, null, { limitMs: RETRY_LIMIT_MS, reason: 'notify_rejected' });
-        }
-        const text = (await response.text()).slice(0, 200);
-        if (response.ok) return;
-        if (response.status === 429 || response.status >= 500) {
-          const after = Number(response.headers.get('retry-after'));
-          throw new RetryableError(`${host}: HTTP ${response.status} ${text}`, Number.isFinite(after) && response.headers.get('retry-after') !== null ? after * 1000 : null, { limitMs: RETRY_LIMIT_MS, reason: 'notify_rejected' });
-        }
-        throw new PermanentError(`${host}: HTTP ${response.status} ${text}`, 'notify_rejected');
-      },
-      {
-        baseMs: Math.min(1000, config.notify.retryMaxMs),
-        capMs: config.notify.retryMaxMs,
-        signal: stopping.signal,
-        onRetry: (error, attempt, waitMs) => {
-          counter.inc({ destination: destination.name, outcome: 'retried' });
-          throttle.log('warn', 'retry', 'event route message will be retried', { destination: destination.name, host, reason: error.message, attempt, waitMs });
-        },
-      },
-    );
+  const post = poster(destination, {
+    retryMaxMs: config.notify.retryMaxMs,
+    signal: stopping.signal,
+    limitMs: RETRY_LIMIT_MS,
+    onRetry: (error, attempt, waitMs) => {
+      counter.inc({ destination: destination.name, outcome: 'retried' });
+      throttle.log('warn', 'retry', 'event route message will be retried', { destination: destination.name, host, reason: error.message, attempt, waitMs });
+    },
+  });
 
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 

@@ -6,7 +6,8 @@ import { REDRIVE_HEADER } from '../dlq/letters';
 import { decodeOrDeadLetter, decodeSnapshot } from '../domain/decode';
 import { incidentCodec, type Incident } from '../domain/incident';
 import { LogThrottle } from '../shared/log-throttle';
-import { PermanentError, RetryableError, retrying } from '../shared/retry';
+import { PermanentError } from '../shared/retry';
+import { poster } from './post';
 import type { RoleDeps } from '../shared/role-deps';
 import { GroupWindow } from './group-window';
 import { startEventRoute } from './event-route';
@@ -55,33 +56,14 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
   const counter = metrics.notify!;
   const stopping = new AbortController();
 
-  const post = (body: unknown): Promise<void> =>
-    retrying(
-      async () => {
-        let response: Response;
-        try {
-          response = await fetch(destination.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(15_000)]) });
-        } catch (err) {
-          throw new RetryableError(`${host}: ${(err as Error).message}`);
-        }
-        const text = (await response.text()).slice(0, 200);
-        if (response.ok) return;
-        if (response.status === 429 || response.status >= 500) {
-          const after = Number(response.headers.get('retry-after'));
-          throw new RetryableError(`${host}: HTTP ${response.status} ${text}`, Number.isFinite(after) && response.headers.get('retry-after') !== null ? after * 1000 : null);
-        }
-        throw new PermanentError(`${host}: HTTP ${response.status} ${text}`, 'notify_rejected');
-      },
-      {
-        baseMs: Math.min(1000, config.notify.retryMaxMs),
-        capMs: config.notify.retryMaxMs,
-        signal: stopping.signal,
-        onRetry: (error, attempt, waitMs) => {
-          counter.inc({ destination: destination.name, outcome: 'retried' });
-          throttle.log('warn', 'retry', 'notification will be retried', { destination: destination.name, host, reason: error.message, attempt, waitMs });
-        },
-      },
-    );
+  const post = poster(destination, {
+    retryMaxMs: config.notify.retryMaxMs,
+    signal: stopping.signal,
+    onRetry: (error, attempt, waitMs) => {
+      counter.inc({ destination: destination.name, outcome: 'retried' });
+      throttle.log('warn', 'retry', 'notification will be retried', { destination: destination.name, host, reason: error.message, attempt, waitMs });
+    },
+  });
 
   const window = new GroupWindow(config.notify.groupMs, clock, async (transitions) => {
     try {
