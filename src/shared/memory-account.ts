@@ -1,4 +1,6 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * The process's memory budget as reservations (the Memory issue): what the process holds is
@@ -16,6 +18,18 @@ import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf
 const BRAKE_ON = 0.75;
 const BRAKE_OFF = 0.6;
 const SAMPLE_MS = 250;
+/** While braking, a full collection is asked for when none happened for this long. */
+const COLLECT_AFTER_MS = 2000;
+
+/** V8's full collection, made callable without starting Node with --expose-gc; null where it cannot be. */
+function fullCollection(): (() => void) | null {
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return null;
+  }
+}
 
 export type Holder = 'normalizing' | 'delivery' | 'fetched' | 'tail';
 
@@ -47,9 +61,11 @@ export class MemoryAccount {
       const usage = process.memoryUsage();
       return usage.heapUsed + usage.external;
     },
+    /** A full collection on demand (null: none): a braking process that allocates nothing may not collect for a long time. */
+    private readonly collect: (() => void) | null = fullCollection(),
   ) {
     if (budget !== null) {
-      this.#timer = setInterval(() => this.sample(false), SAMPLE_MS);
+      this.#timer = setInterval(() => this.tick(), SAMPLE_MS);
       this.#timer.unref();
       this.#gc = new PerformanceObserver((list) => {
         if (list.getEntries().some((entry) => (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) this.sample(true);
@@ -126,12 +142,28 @@ export class MemoryAccount {
     this.#wake();
   }
 
+  #lastLive = 0;
+
+  /**
+   * The timer's reading. While braking and no full collection has happened for COLLECT_AFTER_MS,
+   * one is asked for: the ingress refuses, little is allocated, and without it the garbage of
+   * the moment the brake engaged could keep it engaged for minutes.
+   */
+  tick(now = performance.now()): void {
+    if (this.#braking && this.collect && now - this.#lastLive >= COLLECT_AFTER_MS) {
+      this.#lastLive = now;
+      this.collect(); // the GC observer then takes the live reading
+    }
+    this.sample(false);
+  }
+
   /**
    * Takes a measurement now: `live` when it follows a full collection (the GC observer's), when
    * it may engage the brake; any reading may release it.
    */
   sample(live: boolean): void {
     if (this.budget === null) return;
+    if (live) this.#lastLive = performance.now();
     this.#measured = this.measure();
     if (!this.#braking && live && this.#armed && this.#measured >= BRAKE_ON * this.budget) this.#braking = true;
     else if (this.#braking && this.#measured < BRAKE_OFF * this.budget) {

@@ -19,7 +19,8 @@ describe('compacted stores at start-up (embedded)', () => {
     await store.append(Array.from({ length: 150_000 }, (_, i) => ({ key: `seen:${String(i).padStart(32, '0')}`, headers: {}, value: Buffer.from(`{"at":${1_700_000_000_000 + i}}`) })));
     // A wrong Mist API token too: the companion fails its passes for ever, and must hold nothing
     // back. The built CLI in its own process: its memory is what the budget measures.
-    const p = await startProcess({ DATA_DIR: dataDir, MIST_WEBHOOK_SECRET: SECRET, MEMORY_LIMIT_MB: '256', MIST_API_TOKEN: 'wrong', MIST_API_HOST: 'http://127.0.0.1:9', MIST_ORG_ID: 'o' });
+    // Through the image's entry point, as `npm start` and the container run it: the heap cap from the budget.
+    const p = await startProcess({ DATA_DIR: dataDir, MIST_WEBHOOK_SECRET: SECRET, MEMORY_LIMIT_MB: '256', MIST_API_TOKEN: 'wrong', MIST_API_HOST: 'http://127.0.0.1:9', MIST_ORG_ID: 'o' }, ['run'], undefined, { entrypoint: true });
     try {
       for (let i = 0; i < 15; i++) expect(await postWebhook(p.url, sample('alarms__switch-down-alarmdef.json'))).toMatchObject({ status: 200, body: { accepted: 1 } });
     } finally {

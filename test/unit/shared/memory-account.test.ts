@@ -39,4 +39,26 @@ describe('MemoryAccount: reservations first, measured memory a second brake', ()
     expect(account.over()).toBeNull();
     account.close();
   });
+
+  it('while braking with no full collection for 2 s, asks for one (a refusing process allocates too little to collect by itself)', () => {
+    let reading = 900;
+    let collections = 0;
+    const account = new MemoryAccount(Infinity, 1000, () => reading, () => {
+      collections++;
+      reading = 400; // what is alive once the garbage is gone
+      account.sample(true);
+    });
+    account.arm();
+    account.sample(true); // engaged
+    const engagedAt = performance.now();
+    account.tick(engagedAt + 500);
+    expect(collections).toBe(0);
+    expect(account.over()).toMatch(/measured/);
+    account.tick(engagedAt + 2500);
+    expect(collections).toBe(1);
+    expect(account.over()).toBeNull();
+    account.tick(engagedAt + 9000); // not braking: never asks
+    expect(collections).toBe(1);
+    account.close();
+  });
 });
