@@ -16,6 +16,9 @@ function newestMtime(dir) {
   return newest;
 }
 
-if (!existsSync(entry) || newestMtime(join(root, 'src')) > statSync(entry).mtimeMs) {
-  execSync('npx tsc -p tsconfig.build.json', { cwd: root, stdio: 'inherit' });
+// The server (dist/) and the console's page (dist/web, from console/): `npm run build`.
+const page = join(root, 'dist', 'web', 'app.js');
+const stale = !existsSync(entry) || !existsSync(page) || Math.max(newestMtime(join(root, 'src')), newestMtime(join(root, 'console'))) > Math.min(statSync(entry).mtimeMs, statSync(page).mtimeMs);
+if (stale) {
+  execSync('npx tsc -p tsconfig.build.json && npx tsc -p console/tsconfig.json && node scripts/copy-console.js', { cwd: root, stdio: 'inherit' });
 }
