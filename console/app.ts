@@ -78,6 +78,8 @@ async function refreshSummary(): Promise<void> {
 
 let live: AbortController | null = null;
 let paused = false;
+/** The Mist events as received, by event_id (sent only with PRIVACY_MODE=off), for the rows shown. */
+const raws = new Map<string, unknown>();
 
 function filters(): { query: string; type: string } {
   const query = new URLSearchParams();
@@ -96,11 +98,14 @@ function showEvent(event: Json): void {
   body.prepend(
     row([time(Number(event.received_at)), event.topic, event.type, el('td', severity, `sev-${severity}`), event.site_name ?? event.site_id, event.device_name ?? event.device_mac, event.message], () => {
       const detail = $('event-detail');
-      detail.textContent = JSON.stringify(event, null, 2);
+      const raw = raws.get(String(event.event_id));
+      // The raw event is there only without privacy rules: privacy redacts before normalization.
+      detail.textContent = `normalized:\n${JSON.stringify(event, null, 2)}${raw === undefined ? '' : `\n\nas Mist sent it:\n${JSON.stringify(raw, null, 2)}`}`;
       detail.hidden = false;
     }),
   );
   while (body.childElementCount > MAX_LIVE_ROWS) body.lastElementChild!.remove();
+  while (raws.size > MAX_LIVE_ROWS) raws.delete(raws.keys().next().value!);
 }
 
 async function streamLive(): Promise<void> {
@@ -109,7 +114,7 @@ async function streamLive(): Promise<void> {
   live = controller;
   const state = $('live-state');
   try {
-    const response = await fetch(`/api/tail?${filters().query}`, { headers: headers(), signal: controller.signal });
+    const response = await fetch(`/api/tail?raw=true&${filters().query}`, { headers: headers(), signal: controller.signal });
     if (!response.ok || !response.body) {
       state.textContent = response.status === 404 ? 'this process does not normalize events: no live view here' : `live view unavailable (HTTP ${response.status})`;
       return;
@@ -128,6 +133,10 @@ async function streamLive(): Promise<void> {
         const kind = /^event: (.+)$/m.exec(frame)?.[1];
         const data = /^data: (.+)$/m.exec(frame)?.[1];
         if (kind === 'event' && data) showEvent(JSON.parse(data) as Json);
+        else if (kind === 'raw' && data) {
+          const { event_id: id, raw } = JSON.parse(data) as { event_id: string; raw: unknown };
+          raws.set(id, raw);
+        }
       }
     }
     state.textContent = 'stream ended; reconnecting';

@@ -47,7 +47,7 @@ export function normalizeWebhook(body: Buffer | string, receivedAt: number, rule
  * The same, one event at a time: a body of 50,000 events is never held as 50,000 normalized
  * events (the normalizer writes them out in chunks as they come).
  */
-export function webhookEvents(body: Buffer | string, receivedAt: number, rules: NormalizeRules): { topic: string; results: Iterable<Normalized> } | { error: string } {
+export function webhookEvents(body: Buffer | string, receivedAt: number, rules: NormalizeRules, onSource?: (event: unknown) => void): { topic: string; results: Iterable<Normalized> } | { error: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
@@ -60,7 +60,10 @@ export function webhookEvents(body: Buffer | string, receivedAt: number, rules: 
   return {
     topic,
     results: (function* () {
-      for (const event of events) yield* guarded(topic, event, receivedAt, rules);
+      for (const event of events) {
+        onSource?.(event); // the event as received, before its results (the console's raw view)
+        yield* guarded(topic, event, receivedAt, rules);
+      }
     })(),
   };
 }

@@ -90,7 +90,10 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
 
       async function normalizeOne(message: BusMessage): Promise<void> {
         const receivedAt = Number(message.headers.received_at) || clock.now();
-        const webhook = webhookEvents(message.value ?? '', receivedAt, rules);
+        // The raw event beside the normalized one for someone tailing, only without privacy rules.
+        let raw: unknown;
+        const keepRaw = deps.tail?.listening === true && config.normalizer.privacy.mode === 'off';
+        const webhook = webhookEvents(message.value ?? '', receivedAt, rules, keepRaw ? (event) => (raw = event) : undefined);
         if ('error' in webhook) {
           dead.push(letter('invalid_envelope', webhook.error, message));
           return;
@@ -118,8 +121,8 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
           }
           written.add(event.event_id);
           const ocsf = ocsfOutput && toOcsf(event, MISTBRIDGE_VERSION);
-          if (ocsf) await ocsfOutput!.add({ key: event.site_id ?? event.org_id ?? event.topic, value: Buffer.from(JSON.stringify(ocsf)), headers: { content_type: 'application/json' } }, event, () => letter('too_large', `event ${index}: the broker refused the OCSF event as too large`, message));
-          await output.add({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } }, event, () =>
+          if (ocsf) await ocsfOutput!.add({ key: event.site_id ?? event.org_id ?? event.topic, value: Buffer.from(JSON.stringify(ocsf)), headers: { content_type: 'application/json' } }, event, undefined, () => letter('too_large', `event ${index}: the broker refused the OCSF event as too large`, message));
+          await output.add({ key: event.site_id ?? event.org_id ?? event.topic, value, headers: { [SCHEMA_HEADER]: codec.fingerprint } }, event, raw, () =>
             letter('too_large', `event ${index}: the broker refused the normalized event as too large`, message),
           );
         }
@@ -140,7 +143,7 @@ export async function startNormalizer(deps: NormalizerDeps): Promise<Consumer> {
 
 /** Events produced in bounded chunks; one the broker refuses as too large becomes a dead letter instead of blocking the partition. */
 class OutputChunks {
-  #chunk: Array<{ message: OutgoingMessage; refused: () => OutgoingMessage; event?: MistEvent }> = [];
+  #chunk: Array<{ message: OutgoingMessage; refused: () => OutgoingMessage; event?: MistEvent; raw?: unknown }> = [];
   #bytes = 0;
 
   constructor(
@@ -150,9 +153,9 @@ class OutputChunks {
     private readonly tail?: TailHub,
   ) {}
 
-  async add(message: OutgoingMessage, event: MistEvent, refused: () => OutgoingMessage): Promise<void> {
+  async add(message: OutgoingMessage, event: MistEvent, raw: unknown, refused: () => OutgoingMessage): Promise<void> {
     // The event object is kept only while someone tails: otherwise the chunk holds bytes alone.
-    this.#chunk.push({ message, refused, ...(this.tail?.listening ? { event } : {}) });
+    this.#chunk.push({ message, refused, ...(this.tail?.listening ? { event, ...(raw !== undefined ? { raw } : {}) } : {}) });
     this.#bytes += message.value?.length ?? 0;
     if (this.#chunk.length >= OUTPUT_CHUNK_EVENTS || this.#bytes >= OUTPUT_CHUNK_BYTES) await this.flush();
   }
@@ -164,7 +167,7 @@ class OutputChunks {
     if (chunk.length === 0) return;
     try {
       await this.context.produce(this.topic, chunk.map((c) => c.message));
-      for (const { event } of chunk) if (event) this.tail?.publish({ kind: 'event', event });
+      for (const { event, raw } of chunk) if (event) this.tail?.publish({ kind: 'event', event, ...(raw !== undefined ? { raw } : {}) });
     } catch (err) {
       if (!(err instanceof MessageTooLargeError)) throw err;
       // The request as a whole was too large: find the events that are, one by one.

@@ -30,6 +30,7 @@ export function tailApi(hub: TailHub, options: { incidents: boolean; memory?: Me
       res.status(503).set('retry-after', '10').json({ error: `${MAX_READERS} live readers already; try again later` });
       return;
     }
+    const withRaw = req.query.raw === 'true';
     readers.add(res);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.write(`: tailing${filter.incidents && !options.incidents ? ' (this process runs no correlator: no incidents)' : ''}\n\n`);
@@ -47,7 +48,11 @@ export function tailApi(hub: TailHub, options: { incidents: boolean; memory?: Me
     };
     const unsubscribe = hub.subscribe(
       (item) => {
-        if (item.kind === 'event' && showsEvent(filter, item.event)) send('event', item.event);
+        if (item.kind === 'event' && showsEvent(filter, item.event)) {
+          send('event', item.event);
+          // `raw=true` (the console): the Mist event as received, when there is one (PRIVACY_MODE=off)
+          if (withRaw && item.raw !== undefined) send('raw', { event_id: item.event.event_id, raw: item.raw });
+        }
         else if (item.kind === 'incident' && showsIncident(filter, item.incident)) send('incident', publicIncident(item.incident));
       },
       () => res.end(),

@@ -1,7 +1,8 @@
 import type { Incident } from '../domain/incident';
 import type { MistEvent } from '../domain/mist-event';
 
-export type TailItem = { kind: 'event'; event: MistEvent } | { kind: 'incident'; incident: Incident };
+/** `raw`: the Mist event as received, only with PRIVACY_MODE=off (privacy redacts before normalization; the raw body holds what it hides). */
+export type TailItem = { kind: 'event'; event: MistEvent; raw?: unknown } | { kind: 'incident'; incident: Incident };
 
 /**
  * Live copies of what this process normalizes and correlates, for `/api/tail`. Nothing is kept:

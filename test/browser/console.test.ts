@@ -81,6 +81,7 @@ const alarm = (file: string, patch: Record<string, unknown> = {}): string => {
     await rogue.waitFor({ timeout: LIVE });
     await rogue.click();
     expect(await page.locator('#event-detail').textContent()).toContain(xss);
+    expect(await page.locator('#event-detail').textContent()).toContain('as Mist sent it'); // PRIVACY_MODE=off: the raw event beside
     expect(await page.locator('img').count()).toBe(0);
 
     // A dead letter: Splunk refuses one event; it appears, is redriven from the page, and leaves

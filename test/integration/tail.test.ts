@@ -89,3 +89,52 @@ describe('mistbridge tail (CONTRACT section 1)', () => {
     expect(await refused.exited).toBe(1);
   });
 });
+
+describe('/api/tail?raw=true: the Mist event as received beside the normalized one (the console)', () => {
+  /** The frames of a tail stream until `until` says stop (or 10 s). */
+  async function frames(adminUrl: string, post: () => Promise<unknown>, until: (names: string[]) => boolean): Promise<Array<{ name: string; data: Record<string, unknown> }>> {
+    const controller = new AbortController();
+    const response = await fetch(`${adminUrl}/api/tail?raw=true`, { signal: controller.signal });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const out: Array<{ name: string; data: Record<string, unknown> }> = [];
+    let buffer = '';
+    await reader.read(); // ": tailing"
+    await post();
+    const deadline = Date.now() + 10_000;
+    while (!until(out.map((f) => f.name)) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const name = /^event: (.+)$/m.exec(frame)?.[1];
+        const data = /^data: (.+)$/m.exec(frame)?.[1];
+        if (name && data) out.push({ name, data: JSON.parse(data) as Record<string, unknown> });
+      }
+    }
+    controller.abort();
+    return out;
+  }
+
+  it('with PRIVACY_MODE=off, each event is followed by its raw Mist event; with privacy on, never (the raw body holds what privacy hides)', async () => {
+    const open = await startPipeline({ MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    try {
+      const got = await frames(open.adminUrl, () => postWebhook(open.url, sample('alarms__switch-down-alarmdef.json')), (names) => names.includes('raw'));
+      expect(got.map((f) => f.name)).toEqual(['event', 'raw']);
+      expect(got[1]!.data).toMatchObject({ event_id: got[0]!.data.event_id, raw: expect.objectContaining({ type: 'switch_down' }) });
+    } finally {
+      await open.stop();
+    }
+    const hidden = await startPipeline({ MISTBRIDGE_ROLES: 'ingress,normalizer', PRIVACY_MODE: 'redact' });
+    try {
+      const got = await frames(hidden.adminUrl, async () => {
+        await postWebhook(hidden.url, sample('alarms__switch-down-alarmdef.json'));
+        await postWebhook(hidden.url, sample('alarms__device-down-alarmdef.json'));
+      }, (names) => names.filter((n) => n === 'event').length === 2);
+      expect(got.map((f) => f.name)).toEqual(['event', 'event']); // the second event came after any raw of the first would have
+    } finally {
+      await hidden.stop();
+    }
+  });
+});
