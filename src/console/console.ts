@@ -99,8 +99,21 @@ export interface SummaryDeps {
   doctor: boolean;
 }
 
+/** Dead letters are counted at most this often (on Kafka, counting reads the DLQ topic). */
+const DLQ_COUNT_EVERY_MS = 5000;
+
 export function summaryApi(deps: SummaryDeps): Router {
   const router = Router();
+  let counted: { at: number; waiting: Promise<number> } | null = null;
+  const deadLetters = (): Promise<number> | null => {
+    if (!deps.dlq) return null;
+    if (!counted || performance.now() - counted.at >= DLQ_COUNT_EVERY_MS) {
+      const waiting = deps.dlq.letters().then((letters) => letters.filter((l) => l.redriven_at === null).length);
+      waiting.catch(() => (counted = null)); // a failed count is tried again at the next request
+      counted = { at: performance.now(), waiting };
+    }
+    return counted.waiting;
+  };
   router.get('/summary', async (_req, res, next) => {
     try {
       const report = await deps.readiness.report();
@@ -114,7 +127,7 @@ export function summaryApi(deps: SummaryDeps): Router {
         webhooks_per_minute: deps.webhooks ? await deps.webhooks.lastMinute() : null,
         last_webhook_at: last > 0 ? last * 1000 : null,
         hec: hec ? (hec.paused ? 'paused' : hec.ok ? (hec.reason ? `retrying: ${hec.reason}` : 'delivering') : `failing: ${hec.reason ?? ''}`) : 'off',
-        dead_letters: deps.dlq ? (await deps.dlq.letters()).filter((l) => l.redriven_at === null).length : null,
+        dead_letters: await deadLetters(),
         doctor: deps.doctor,
       });
     } catch (err) {

@@ -136,6 +136,9 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
       wake?.();
       await consumer.stop();
       await sender.catch(() => undefined);
+      // What the route still held is told, not dropped: dead-lettered, so a redrive can send it later.
+      const left = queue.splice(0);
+      if (left.length > 0) await dlq(left.map((t) => letter('notify_rejected', `event route ${destination.name}: the process stopped before ${host} was sent this event`, t.source))).catch((e: Error) => logger.error('event route letters not written', { error: e.message }));
     },
   };
 }
