@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config/load';
 import { ROLES, type Role } from './config/variables';
 import { dlqCommand } from './commands/dlq';
 import { doctorCommand } from './commands/doctor';
+import { REDELIVER_USAGE, redeliverCommand } from './commands/redeliver';
 import { CommandError, processOutput } from './commands/common';
 import { tailCommand } from './commands/tail';
 import { collectFiles, replay } from './replay/replay';
@@ -18,6 +19,8 @@ const USAGE = `usage:
                                                   post Mist webhook bodies, signed with MIST_WEBHOOK_SECRET
                                                   (--org: to that tenant's path, with its keyed secret)
   mistbridge topics                               create the Kafka topics (needs KAFKA_BROKERS)
+  mistbridge redeliver --from T --until T (--sink splunk | --route NAME) [--topic T]... [--site S]...
+                       [--margin 1h] [--dry-run]  deliver a time window again (mistbridge redeliver --help)
   mistbridge dlq list|show|redrive|purge ...      read, redrive and purge dead letters
   mistbridge tail [--topic T] [--site S] [--severity S] [--incidents] [--json] [--url URL]
                                                   normalized events (and incidents) live
@@ -90,6 +93,14 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor': {
       const config = loadConfig(process.env, { roles: [] });
       return doctorCommand(rest, config, createLogger('error'), processOutput);
+    }
+    case 'redeliver': {
+      if (rest.includes('--help')) {
+        process.stdout.write(`${REDELIVER_USAGE}\n`);
+        return 0;
+      }
+      const config = loadConfig(process.env, { roles: [] });
+      return redeliverCommand(rest, config, createLogger('warn'), processOutput, { isTTY: process.stderr.isTTY === true });
     }
     case 'tail': {
       const config = loadConfig(process.env, { roles: [] });

@@ -38,6 +38,8 @@ export interface Config {
   ingress: { maxBodyBytes: number; maxEvents: number; timeoutMs: number; maxBacklogBytes: number; maxReadingBytes: number };
   /** MEMORY_LIMIT_MB or the cgroup's limit, and where it came from; null: no budget known. */
   memoryBudget: MemoryBudget | null;
+  /** Embedded bus: normalized webhooks kept for `mistbridge redeliver` (0: none). */
+  rawArchive: { maxAgeMs: number; maxBytes: number };
   drainTimeoutMs: number;
   kafka: KafkaConfig | null;
   topicPrefix: string;

@@ -126,6 +126,11 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: {
       maxReadingBytes: raw.INGRESS_MAX_READING_BYTES === undefined && budget ? Math.max(backlogBytes(budget.mb), get<number>('MAX_BODY_BYTES')!) : get<number>('INGRESS_MAX_READING_BYTES')!,
     },
     memoryBudget: budget,
+    // Raw bodies hold what privacy hides: kept only without privacy rules unless asked for.
+    rawArchive: {
+      maxAgeMs: (get<number>('RAW_RETENTION_S') ?? (get<string>('PRIVACY_MODE') === 'off' ? 604_800 : 0)) * 1000,
+      maxBytes: get<number>('RAW_RETENTION_BYTES') ?? (get<string>('PRIVACY_MODE') === 'off' ? 1024 ** 3 : 0),
+    },
     drainTimeoutMs: get<number>('DRAIN_TIMEOUT_MS')!,
     kafka: brokers
       ? {

@@ -90,6 +90,8 @@ export const VARIABLES: readonly Variable[] = [
   { name: 'KAFKA_SASL_PASSWORD', schema: text, secret: true, doc: 'SASL password' },
   { name: 'KAFKA_IDEMPOTENT', schema: bool, default: 'true', doc: 'idempotent producer (turn off only for brokers that cannot do it)' },
   { name: 'KAFKA_SESSION_TIMEOUT_MS', schema: int(6000, 300000), default: '10000', doc: 'consumer group session (and rebalance) timeout: how long a dead member keeps its partitions' },
+  { name: 'RAW_RETENTION_S', schema: int(0, 365 * 86400), doc: 'embedded bus: normalized webhooks kept this long for `mistbridge redeliver` (default 604800 with PRIVACY_MODE=off, 0 otherwise: raw bodies hold what privacy hides)' },
+  { name: 'RAW_RETENTION_BYTES', schema: int(0, 1024 ** 4), doc: 'embedded bus: at most this much of them, oldest dropped first (default 1073741824 with PRIVACY_MODE=off, 0 otherwise); a full disk drops them before a webhook is refused' },
   { name: 'KAFKA_OCSF', schema: bool, default: 'false', doc: 'also write OCSF events (audits, alarms, NAC) as JSON to `<prefix>ocsf` (created by `mistbridge topics`)' },
   { name: 'KAFKA_PRODUCE_COALESCE', schema: bool, default: 'true', doc: 'writes to a topic that arrive while a send is in flight (webhooks also within `KAFKA_PRODUCE_LINGER_MS`) go out as one send: one record batch per partition; each 200 still waits for its own acknowledgement' },
   { name: 'KAFKA_PRODUCE_LINGER_MS', schema: int(0, 1000), default: '25', doc: 'how long the first webhook of a coalesced write to the raw topic waits for more (0: only what arrives while a send is in flight); pipeline stages never linger' },

@@ -77,6 +77,7 @@ export async function createBus(config: Config, logger: Logger, clock: Clock = s
     logger,
     now: () => clock.now(),
     onQuarantine: () => metrics?.dlq?.inc({ stage: 'normalizer', reason: 'crash_loop' }),
+    rawArchive: config.rawArchive,
   });
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../helpers/clock';
@@ -76,6 +76,24 @@ else probe.unmount();
     } finally {
       await pipeline.stop();
       await Promise.all([hec.stop(), api.stop()]);
+      disk.unmount();
+    }
+  });
+
+  it('drops the redeliver archive before it refuses a webhook', async () => {
+    const disk = mountTmpfs() as { dir: string; unmount: () => void };
+    const pipeline = await startPipeline({ DATA_DIR: disk.dir, MISTBRIDGE_ROLES: 'ingress,normalizer' });
+    try {
+      // Nine 1 MiB webhooks: a journal segment (8 MiB) rolls, is normalized, and stays in the archive.
+      const big = (i: number): string => JSON.stringify({ topic: 'audits', events: [{ ...sampleJson('audits__accessed-org-real.json').events[0], id: `big-${i}`, pad: 'x'.repeat(1024 * 1024) }] });
+      for (let i = 0; i < 9; i++) expect((await postWebhook(pipeline.url, big(i))).status).toBe(200);
+      const raw = join(disk.dir, 'raw');
+      await eventually(() => readdirSync(raw).filter((f) => f.endsWith('.log')).length === 2, 'a normalized segment kept in the archive');
+      fill(disk.dir);
+      expect((await postWebhook(pipeline.url, big(9))).status).toBe(200); // room made from the archive
+      expect(readdirSync(raw).filter((f) => f.endsWith('.log'))).toHaveLength(1);
+    } finally {
+      await pipeline.stop();
       disk.unmount();
     }
   });

@@ -28,6 +28,8 @@ export interface EmbeddedBusOptions {
   onQuarantine?: () => void;
   /** The process's reservations (default: one of its own, bounded by maxBacklogBytes). */
   memory?: MemoryAccount;
+  /** Normalized webhooks kept for `mistbridge redeliver` (RAW_RETENTION_S, RAW_RETENTION_BYTES); default none. */
+  rawArchive?: { maxAgeMs: number; maxBytes: number };
 }
 
 /** A DATA_DIR that cannot be used: start-up stops with the path and the OS reason (exit 2). */
@@ -69,7 +71,7 @@ export class EmbeddedBus implements Bus, ConsumerHost {
     // Events and incidents not yet delivered are held in memory (raw webhooks wait on disk).
     this.#memory.source('backlog', () => this.#backlogBytes(false));
     this.dlq = new DlqFile(join(options.dataDir, 'dlq.ndjson'));
-    this.#raw = new RawTopic({ dataDir: options.dataDir, topic: options.topics.raw, maxLetterBytes: options.maxLetterBytes, logger: options.logger, now: options.now ?? Date.now, onQuarantine: options.onQuarantine }, this.dlq);
+    this.#raw = new RawTopic({ dataDir: options.dataDir, topic: options.topics.raw, maxLetterBytes: options.maxLetterBytes, logger: options.logger, now: options.now ?? Date.now, onQuarantine: options.onQuarantine, archive: options.rawArchive }, this.dlq);
     try {
       this.#compacted = new CompactedTopics(options.dataDir, options.compacted ?? [options.topics.incidents]);
     } catch (err) {

@@ -100,7 +100,18 @@ export class Journal {
   /** Segment start offsets, ascending (kept here: listing the directory at every checkpoint cost the ingress a few per cent). */
   #segmentStarts: number[] = [];
 
-  constructor(private readonly dir: string) {}
+  /** Archived segments' sizes and times (stat once, when a segment becomes archived). */
+  readonly #archived = new Map<number, { bytes: number; at: number }>();
+
+  constructor(
+    private readonly dir: string,
+    /**
+     * Normalized segments kept for `mistbridge redeliver` (RAW_RETENTION_S within RAW_RETENTION_BYTES),
+     * oldest dropped first; 0: deleted once normalized, as before. Never read at start, never
+     * counted as backlog, and dropped before a full disk refuses a webhook.
+     */
+    private readonly archive: { maxAgeMs: number; maxBytes: number } = { maxAgeMs: 0, maxBytes: 0 },
+  ) {}
 
   /**
    * Opens the journal: the records not yet checkpointed (to be replayed; their values stay on disk
@@ -116,7 +127,9 @@ export class Journal {
     const records: JournalRecord[] = [];
     let next = this.#checkpoint;
     let lastEnd = -1;
-    for (const start of segments) {
+    for (const [i, start] of segments.entries()) {
+      // An archived segment (wholly below the checkpoint) holds nothing to replay: never read at start.
+      if (i + 1 < segments.length && segments[i + 1]! <= this.#checkpoint) continue;
       const path = this.#segmentPath(start);
       const scanned = scanSegment(path, start, (record) => {
         if (record.offset >= this.#checkpoint) records.push(record);
@@ -238,11 +251,21 @@ export class Journal {
       const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
       const before = this.#segmentBytes;
       try {
-        let written = 0;
-        while (written < bytes) {
-          written += (await writevAsync(this.#fd, written === 0 ? buffers : sliceBuffers(buffers, written))).bytesWritten;
+        const write = async (): Promise<void> => {
+          let written = 0;
+          while (written < bytes) {
+            written += (await writevAsync(this.#fd, written === 0 ? buffers : sliceBuffers(buffers, written))).bytesWritten;
+          }
+          await fdatasyncAsync(this.#fd);
+        };
+        try {
+          await write();
+        } catch (err) {
+          // A full disk gives up the archive before it refuses a webhook.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' || this.#trimArchive(true) === 0) throw err;
+          await ftruncateAsync(this.#fd, before);
+          await write();
         }
-        await fdatasyncAsync(this.#fd);
         this.#lastError = null;
         // Offsets are given only to records on disk, so recovery numbers them exactly the same way.
         let position = before;
@@ -280,15 +303,53 @@ export class Journal {
     this.#writeCheckpoint(false);
     if (!advanced) return;
     try {
-      if (this.#checkpoint >= this.#nextOffset && !this.#flushing && this.#segmentBytes >= ROLL_WHEN_DONE_BYTES) this.#roll();
-      const segments = this.#segmentStarts;
-      while (segments.length > 1 && segments[1]! <= this.#checkpoint && segments[0] !== this.#segmentStart) {
-        unlinkSync(this.#segmentPath(segments[0]!));
-        this.#closeReader(segments.shift()!);
-      }
+      // (Early rolls give space back on a small disk; an archive keeps segments anyway.)
+      if (!this.#archiving && this.#checkpoint >= this.#nextOffset && !this.#flushing && this.#segmentBytes >= ROLL_WHEN_DONE_BYTES) this.#roll();
+      this.#trimArchive(false);
     } catch {
       // Deleting is an optimisation: a segment left behind is deleted at the next checkpoint.
     }
+  }
+
+  get #archiving(): boolean {
+    return this.archive.maxAgeMs > 0 && this.archive.maxBytes > 0;
+  }
+
+  /**
+   * Drops archived segments (wholly below the checkpoint, never the open one): all of them
+   * without an archive or when `all` (a full disk), else the oldest beyond the policy's age or
+   * bytes. Returns how many went.
+   */
+  #trimArchive(all: boolean, now = Date.now()): number {
+    const segments = this.#segmentStarts;
+    let count = 0;
+    while (count + 1 < segments.length && segments[count + 1]! <= this.#checkpoint && segments[count] !== this.#segmentStart) count++;
+    const stats = segments.slice(0, count).map((start) => {
+      let stat = this.#archived.get(start);
+      if (!stat) {
+        const s = statSync(this.#segmentPath(start));
+        stat = { bytes: s.size, at: s.mtimeMs };
+        this.#archived.set(start, stat);
+      }
+      return stat;
+    });
+    let total = stats.reduce((n, s) => n + s.bytes, 0);
+    let dropped = 0;
+    while (dropped < count && (all || !this.#archiving || total > this.archive.maxBytes || stats[dropped]!.at < now - this.archive.maxAgeMs)) {
+      const start = segments[0]!;
+      unlinkSync(this.#segmentPath(start));
+      this.#closeReader(start);
+      this.#archived.delete(start);
+      segments.shift();
+      total -= stats[dropped]!.bytes;
+      dropped++;
+    }
+    return dropped;
+  }
+
+  /** The archive's and the journal's segments, oldest first (`mistbridge redeliver` reads them). */
+  static segmentFiles(dir: string): Array<{ start: number; path: string }> {
+    return segmentStarts(dir).map((start) => ({ start, path: segmentPath(dir, start) }));
   }
 
   async close(): Promise<void> {
@@ -369,15 +430,11 @@ export class Journal {
   }
 
   #segmentPath(start: number): string {
-    return join(this.dir, `raw-${String(start).padStart(16, '0')}.log`);
+    return segmentPath(this.dir, start);
   }
 
   #segments(): number[] {
-    return readdirSync(this.dir)
-      .map((name) => /^raw-(\d{16})\.log$/.exec(name)?.[1])
-      .filter((s): s is string => s !== undefined)
-      .map(Number)
-      .sort((a, b) => a - b);
+    return segmentStarts(this.dir);
   }
 
   #readCheckpoint(): CheckpointFile {
@@ -413,6 +470,18 @@ const SCAN_WINDOW_BYTES = 1024 * 1024;
  * The valid records of a segment, a window at a time (a value is checked, never kept: its CRC is
  * computed as it passes). Stops at the first record that is torn or does not check out.
  */
+function segmentPath(dir: string, start: number): string {
+  return join(dir, `raw-${String(start).padStart(16, '0')}.log`);
+}
+
+function segmentStarts(dir: string): number[] {
+  return readdirSync(dir)
+    .map((name) => /^raw-(\d{16})\.log$/.exec(name)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
 export function scanSegment(path: string, start: number, each: (record: JournalRecord) => void): { count: number; validBytes: number; totalBytes: number } {
   const fd = openSync(path, 'r');
   try {

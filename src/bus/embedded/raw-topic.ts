@@ -14,6 +14,7 @@ export interface RawTopicOptions {
   logger: Logger;
   now: () => number;
   onQuarantine?: () => void;
+  archive?: { maxAgeMs: number; maxBytes: number };
 }
 
 /**
@@ -33,7 +34,7 @@ export class RawTopic {
     private readonly options: RawTopicOptions,
     private readonly dlq: DlqFile,
   ) {
-    this.journal = new Journal(join(options.dataDir, 'raw'));
+    this.journal = new Journal(join(options.dataDir, 'raw'), options.archive);
   }
 
   /** Opens the journal (throws what the file system said); returns the records to replay. */

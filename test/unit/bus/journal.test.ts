@@ -131,3 +131,40 @@ describe('Journal: the durable half of the embedded bus', () => {
     expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'))).toMatchObject({ clean: true });
   });
 });
+
+describe('Journal archive (RAW_RETENTION_S, RAW_RETENTION_BYTES): normalized segments kept for redeliver', () => {
+  const MB = 1024 * 1024;
+  async function twoSegments(archive?: { maxAgeMs: number; maxBytes: number }): Promise<{ dir: string; journal: Journal }> {
+    const dir = mkdtempSync(join(tmpdir(), 'mistbridge-archive-'));
+    const journal = new Journal(dir, archive);
+    journal.open();
+    // segments roll at 8 MiB: nine 1 MiB webhooks make two
+    for (let i = 0; i < 9; i++) await journal.append([{ key: `k${i}`, headers: { received_at: String(i) }, value: Buffer.alloc(MB, 120) }]);
+    return { dir, journal };
+  }
+  const segments = (dir: string): number => readdirSync(dir).filter((f) => f.endsWith('.log')).length;
+
+  it('without an archive, a normalized segment is deleted (as before)', async () => {
+    const { dir, journal } = await twoSegments();
+    expect(segments(dir)).toBe(2);
+    journal.checkpoint(9, 9);
+    expect(segments(dir)).toBe(1);
+    await journal.close();
+  });
+
+  it('with one, it is kept within its bytes and age, and never read at start; beyond them the oldest goes', async () => {
+    const kept = await twoSegments({ maxAgeMs: 3_600_000, maxBytes: 64 * MB });
+    kept.journal.checkpoint(9, 9);
+    expect(segments(kept.dir)).toBe(2);
+    expect(Journal.segmentFiles(kept.dir).map((s) => s.start)).toEqual([0, 8]);
+    await kept.journal.close();
+    const reopened = new Journal(kept.dir, { maxAgeMs: 3_600_000, maxBytes: 64 * MB });
+    expect(reopened.open().replay).toEqual([]); // archived: nothing to replay
+    await reopened.close();
+
+    const small = await twoSegments({ maxAgeMs: 3_600_000, maxBytes: MB });
+    small.journal.checkpoint(9, 9);
+    expect(segments(small.dir)).toBe(1); // over its bytes: dropped
+    await small.journal.close();
+  });
+});
