@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
 (unavailable ? describe.skip : describe)('mistbridge dlq on Kafka', () => {
   jest.setTimeout(180_000);
 
-  it('lists mist.dlq and redrives a letter by producing it back: delivered once (and, with KAFKA_OCSF, writes the OCSF events to mist.ocsf)', async () => {
+  it('lists mist.dlq and redrives a letter by producing it back: delivered once (and, with KAFKA_OCSF, writes the OCSF events to mist.ocsf; redeliver reads the raw topic)', async () => {
     const broker = await new KafkaBroker().start(1, TEST_TOPICS);
     const hec = await new FakeHec().start();
     const env = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_SESSION_TIMEOUT_MS: '6000' };
@@ -48,6 +48,25 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
       await bus.readToEnd('mist.ocsf', (m) => void (m.value && ocsf.push(JSON.parse(m.value.toString('utf8')) as never)));
       await bus.close();
       expect(ocsf).toEqual([expect.objectContaining({ class_uid: 2004, metadata: expect.objectContaining({ uid: eventId }) })]);
+
+      // redeliver on Kafka: the raw topic scanned by received_at; a fresh alarm delivered again after the index was lost
+      const now = Date.now();
+      const fresh = JSON.parse(body.toString()) as { topic: string; events: Array<Record<string, unknown>> };
+      fresh.events = fresh.events.map((e) => ({ ...e, timestamp: Math.floor(now / 1000) - 600, id: 'fresh-alarm' }));
+      const [freshId] = eventIdsOf([Buffer.from(JSON.stringify(fresh))]);
+      expect((await postWebhook(p.url, JSON.stringify(fresh))).status).toBe(200);
+      await eventually(() => hec.events().some((e) => e.event.event_id === freshId), 'the fresh alarm delivered', 60_000);
+      hec.indexed.splice(0);
+      const redelivered = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, 'redeliver', '--from', String(now - 3_600_000), '--until', String(now), '--sink', 'splunk'], { env: { PATH: process.env.PATH ?? '', ...env, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.once('close', (status) => resolve({ status, stdout, stderr }));
+      });
+      expect(redelivered).toMatchObject({ status: 0, stdout: 'redelivered 1 of 1 events to Splunk\n' });
+      expect(hec.events().map((e) => e.event.event_id)).toEqual([freshId]);
     } finally {
       p.child.kill('SIGKILL');
       await p.exited;
