@@ -225,7 +225,16 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         const remaining = (): number => Math.max(0, deadline - Date.now());
         tail?.close();
         await http.close(Math.min(remaining(), 5000));
-        await withTimeout(Promise.all(consumers.map((c) => c.stop())), remaining());
+        // Stage by stage: what an upstream stage writes as it stops (the correlator publishes the
+        // incident versions that waited for their interval) is taken by the stages after it before
+        // they stop, so a clean stop leaves nothing to replay (bounded by DRAIN_TIMEOUT_MS).
+        const upstream = consumers.filter((c) => c.group === GROUPS.normalizer || c.group === GROUPS.correlator);
+        const downstream = consumers.filter((c) => !upstream.includes(c));
+        await withTimeout(Promise.all(upstream.map((c) => c.stop())), remaining());
+        const groups = new Set(downstream.map((c) => c.group));
+        const drainUntil = Date.now() + Math.min(remaining(), 3000);
+        while (Date.now() < drainUntil && (await bus.lag().catch(() => [])).some((l) => groups.has(l.group) && l.lag > 0)) await sleepMs(20);
+        await withTimeout(Promise.all(downstream.map((c) => c.stop())), remaining());
         await bus.close();
         memory.close();
         secrets?.watcher?.stop();
@@ -272,6 +281,8 @@ function watchSecrets(config: Config, logger: Logger, metrics: Metrics, readines
   readiness.add('secrets_file', () => (watcher.failure ? { ok: true, reason: `last reload failed (the previous secrets are in use): ${watcher.failure}` } : { ok: true }), { informational: true });
   return { book, watcher };
 }
+
+const sleepMs = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
