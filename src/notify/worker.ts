@@ -87,7 +87,9 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
         seen.delete(message.key); // a forgotten incident: nothing to tell
         continue;
       }
-      if (isQuiet(message.headers)) continue; // counters only: published (and told, if at all) by the correlator's flush
+      // Counters only: published (and told, if at all) by the correlator's flush, unless this
+      // destination never saw the incident (its opening was compacted away before it was told).
+      if (isQuiet(message.headers) && seen.has(message.key)) continue;
       const incident = decodeOrDeadLetter(codec, { ...message, value: message.value }, dead, letter);
       if (!incident) continue;
       sources.set(incident.incident_id, [...(sources.get(incident.incident_id) ?? []), message]);
