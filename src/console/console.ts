@@ -82,7 +82,7 @@ export class PerMinute {
 }
 
 /** Readiness checks in words, for people. */
-function words(check: { ok: boolean; reason?: string; paused?: boolean; jwks?: string }): string {
+function words(check: { ok: boolean; reason?: string; paused?: boolean }): string {
   if (check.paused) return `paused: ${check.reason ?? 'Splunk refuses the token'}`;
   if (check.ok) return check.reason ? `working (${check.reason})` : 'working';
   return check.reason ?? 'not working';
@@ -117,7 +117,7 @@ export function summaryApi(deps: SummaryDeps): Router {
   router.get('/summary', async (_req, res, next) => {
     try {
       const report = await deps.readiness.report();
-      const checks = Object.fromEntries(Object.entries(report.checks).map(([name, check]) => [name, { ok: check.ok, words: words(check as never) }]));
+      const checks = Object.fromEntries(Object.entries(report.checks).map(([name, check]) => [name, { ok: check.ok, words: words(check) }]));
       const hec = report.checks.splunk_sink as { ok: boolean; paused?: boolean; retrying?: boolean; reason?: string } | undefined;
       const last = deps.lastWebhook ? (await deps.lastWebhook.get()).values[0]?.value ?? 0 : 0;
       res.json({

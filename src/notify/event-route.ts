@@ -41,10 +41,12 @@ export function eventBodies(kind: NotifyDestination['kind'], events: MistEvent[]
   if (kind === 'webhook') return events.map((event) => ({ event }));
   const lines = events.map((e) => `• [${e.severity}] ${e.message}`);
   const title = events.length === 1 ? `Mist ${events[0]!.topic}: ${events[0]!.type}` : `${events.length} Mist events`;
-  const text = `${title}\n${lines.join('\n')}`;
-  if (kind === 'slack') return [{ text }];
-  if (kind === 'teams') return [{ text }];
-  return [{ text }]; // Google Chat
+  // Teams workflow webhooks take an Adaptive Card in a message envelope (as the incident messages do); Slack and Google Chat plain text.
+  if (kind === 'teams') {
+    const body = [{ type: 'TextBlock', text: title, weight: 'Bolder', wrap: true }, ...lines.map((text) => ({ type: 'TextBlock', text, wrap: true, spacing: 'Small' }))];
+    return [{ type: 'message', attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null, content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.4', body } }] }];
+  }
+  return [{ text: `${title}\n${lines.join('\n')}` }];
 }
 
 /**

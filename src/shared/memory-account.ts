@@ -62,7 +62,7 @@ export class MemoryAccount {
       return usage.heapUsed + usage.external;
     },
     /** A full collection on demand (null: none): a braking process that allocates nothing may not collect for a long time. */
-    private readonly collect: (() => void) | null = fullCollection(),
+    private readonly collect: (() => void) | null = budget === null ? null : fullCollection(),
   ) {
     if (budget !== null) {
       this.#timer = setInterval(() => this.tick(), SAMPLE_MS);

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MistEvent } from '../../src/domain/mist-event';
-import { eventMatches } from '../../src/notify/event-route';
+import { eventBodies, eventMatches } from '../../src/notify/event-route';
 import { FakeChat } from '../helpers/fake-chat';
 import { eventually, sampleJson } from '../helpers/fixtures';
 import { metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
@@ -35,6 +35,13 @@ describe('event routes (CONTRACT section 10)', () => {
     expect(eventMatches({ site_id: 's2' }, event)).toBe(false);
     expect(eventMatches({ severity: 'medium' }, event)).toBe(false);
     expect(eventMatches({ severity: 'informational', type: 'ASSET', match: { site_id: 's1' } }, event)).toBe(true);
+  });
+
+  it('posts what each destination takes: webhook one {"event"} per event, Teams an Adaptive Card in a message envelope, Slack and Google Chat text', () => {
+    const events = [{ topic: 'zone', type: 'asset', severity: 'informational', message: 'Zone enter: badge-17 entered Lobby' }] as unknown as MistEvent[];
+    expect(eventBodies('webhook', events)).toEqual([{ event: events[0] }]);
+    expect(eventBodies('teams', events)).toEqual([{ type: 'message', attachments: [expect.objectContaining({ contentType: 'application/vnd.microsoft.card.adaptive', content: expect.objectContaining({ type: 'AdaptiveCard', body: expect.arrayContaining([expect.objectContaining({ text: '• [informational] Zone enter: badge-17 entered Lobby' })]) }) })] }]);
+    expect(eventBodies('slack', events)).toEqual([{ text: 'Mist zone: asset\n• [informational] Zone enter: badge-17 entered Lobby' }]);
   });
 
   it('a zone entry matching a route reaches the generic webhook once, as {"event": …}; a non-matching one does not; incidents never go there', async () => {
