@@ -12,6 +12,7 @@ import { webhookPathTenant, tenantKey } from './domain/webhook-path';
 import { secretBookOf } from './ingress/secrets';
 import { run } from './runtime/run';
 import { createLogger } from './shared/logger';
+import { quietKafkajsTimerWarning } from './shared/warnings';
 
 const USAGE = `usage:
   mistbridge run [--roles ${ROLES.join(',')}]   run roles (default: all; env MISTBRIDGE_ROLES)
@@ -100,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       const config = loadConfig(process.env, { roles: [] });
-      return redeliverCommand(rest, config, createLogger('warn'), processOutput, { isTTY: process.stderr.isTTY === true });
+      return redeliverCommand(rest, config, createLogger('warn'), processOutput, { terminal: process.stderr.isTTY ? (text) => void process.stderr.write(text) : undefined });
     }
     case 'tail': {
       const config = loadConfig(process.env, { roles: [] });
@@ -124,6 +125,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+quietKafkajsTimerWarning();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {

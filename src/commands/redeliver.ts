@@ -1,7 +1,3 @@
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
-import { Journal, scanSegment } from '../bus/embedded/journal';
-import { topicNames } from '../bus/topics';
 import type { Config, NotifyDestination } from '../config/config';
 import { ConfigError } from '../config/load';
 import type { MistEvent } from '../domain/mist-event';
@@ -16,6 +12,7 @@ import { eventEnvelopes } from '../sinks/splunk-hec/encoder';
 import { HecSink } from '../sinks/splunk-hec/sink';
 import { MISTBRIDGE_VERSION } from '../shared/version';
 import type { Output } from './common';
+import { journalWindow, kafkaWindow, type Received } from './redeliver-source';
 
 export const REDELIVER_USAGE = `usage: mistbridge redeliver --from <time> --until <time> (--sink splunk | --route <name>)
          [--topic T]... [--site S]... [--margin <duration>] [--dry-run]
@@ -40,83 +37,129 @@ interface Window {
 }
 
 /** `mistbridge redeliver` (CONTRACT section 10). Exit 0 delivered, 1 some refused, 2 usage or a window past retention. */
-export async function redeliverCommand(args: string[], config: Config, logger: Logger, out: Output, options: { isTTY?: boolean; sleep?: (ms: number) => Promise<void>; now?: () => number } = {}): Promise<number> {
+export async function redeliverCommand(args: string[], config: Config, logger: Logger, out: Output, options: { terminal?: (text: string) => void; sleep?: (ms: number) => Promise<void>; now?: () => number } = {}): Promise<number> {
   const window = parseArgs(args, config);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
 
   // The webhooks received in the widened window: the embedded journal (and its archive), or the raw topic.
   const low = window.from - window.margin;
   const high = window.until + window.margin;
-  const { bodies, droppedBefore } = config.kafka ? await fromKafka(config, low, high) : fromJournal(config, low, high);
-  // What is kept goes back the retention period, and not before what was already dropped (by bytes).
-  const retentionMs = config.kafka ? config.kafka.rawRetentionMs : config.rawArchive.maxAgeMs;
-  const horizon = Math.max((options.now ?? Date.now)() - retentionMs, droppedBefore ?? -Infinity);
-  if (low < horizon) {
-    out.stderr(
-      `the window is past retention: it needs webhooks received from ${new Date(low).toISOString()}, and what is kept starts at ${new Date(horizon).toISOString()}; the earliest --from that would work is ${new Date(horizon + window.margin).toISOString()} (with --margin ${window.margin / 1000}s). ${config.kafka ? 'KAFKA_RAW_RETENTION_MS' : 'RAW_RETENTION_S and RAW_RETENTION_BYTES'} set how long webhooks are kept`,
-    );
-    return 2;
-  }
+  const source = config.kafka ? await kafkaWindow(config, low, high) : journalWindow(config, low, high);
+  try {
+    // What is kept goes back the retention period, and not before what was already dropped (by bytes).
+    const retentionMs = config.kafka ? config.kafka.rawRetentionMs : config.rawArchive.maxAgeMs;
+    const horizon = Math.max((options.now ?? Date.now)() - retentionMs, source.horizon ?? -Infinity);
+    if (low < horizon) {
+      out.stderr(
+        `the window is past retention: it needs webhooks received from ${new Date(low).toISOString()}, and what is kept starts at ${new Date(horizon).toISOString()}; the earliest --from that would work is ${new Date(horizon + window.margin).toISOString()} (with --margin ${window.margin / 1000}s). ${config.kafka ? 'KAFKA_RAW_RETENTION_MS' : 'RAW_RETENTION_S and RAW_RETENTION_BYTES'} set how long webhooks are kept`,
+      );
+      return 2;
+    }
+    const target = 'sink' in window.output ? 'Splunk' : `route ${window.output.route.name}`;
+    const select = selection(window, config);
+    let webhooks = 0;
+    if (window.dryRun) {
+      const byTopic = new Map<string, number>();
+      let events = 0;
+      await source.read(async (received) => {
+        webhooks++;
+        for (const e of select(received)) {
+          events++;
+          byTopic.set(canonicalTopic(e.topic), (byTopic.get(canonicalTopic(e.topic)) ?? 0) + 1);
+        }
+      });
+      out.stdout(`dry run: ${events} events for ${target} from ${webhooks} webhooks${[...byTopic].map(([t, n]) => `\n  ${t}: ${n}`).join('')}`);
+      return 0;
+    }
 
+    // Streamed: a chunk of selected events is delivered (paced) before more webhooks are read.
+    const progress = new Progress(source.webhooks, out, options.terminal);
+    const deliver = delivery(window.output, config, logger, sleep);
+    const pending: MistEvent[] = [];
+    const flush = async (): Promise<void> => {
+      const chunk = pending.splice(0);
+      if (chunk.length > 0) await deliver.send(chunk);
+      progress.events(chunk.length);
+    };
+    await source.read(async (received) => {
+      webhooks++;
+      pending.push(...select(received));
+      progress.webhooks(webhooks);
+      if (pending.length >= deliver.chunk) await flush();
+    });
+    await flush();
+    progress.done();
+    const total = progress.delivered;
+    out.stdout(`redelivered ${total - deliver.refused} of ${total} events to ${target}${deliver.refused > 0 ? `; ${deliver.refused} refused (see the log)` : ''}`);
+    return deliver.refused > 0 ? 1 : 0;
+  } finally {
+    await source.close();
+  }
+}
+
+/** Ids remembered against duplicates (a topic on at both org and site level arrives twice, seconds apart). */
+const RECENT_IDS = 100_000;
+
+/** The window's events of one webhook, normalized as the normalizer would, each once. */
+function selection(window: Window, config: Config): (received: Received) => MistEvent[] {
   const rules = { map: config.normalizer.severityMap, overrides: config.normalizer.severityOverrides, privacy: config.normalizer.privacy };
-  const seen = new Set<string>();
-  const events: MistEvent[] = [];
-  for (const { body, receivedAt } of bodies) {
+  const recent = new Set<string>();
+  return ({ body, receivedAt }) => {
     const webhook = webhookEvents(body, receivedAt, rules);
-    if ('error' in webhook) continue;
+    if ('error' in webhook) return [];
+    const events: MistEvent[] = [];
     for (const result of webhook.results) {
       if (!result.ok) continue;
       const event = result.event;
-      if (event.timestamp < window.from || event.timestamp > window.until || seen.has(event.event_id)) continue;
+      if (event.timestamp < window.from || event.timestamp > window.until || recent.has(event.event_id)) continue;
       if (window.topics.length > 0 && !window.topics.includes(canonicalTopic(event.topic))) continue;
       if (window.sites.length > 0 && !window.sites.includes(event.site_id ?? '') && !window.sites.includes(event.site_name ?? '')) continue;
       if (routeFor(config.normalizer.routes, event.topic)?.drop) continue;
       if ('route' in window.output && window.output.route.events && !eventMatches(window.output.route.events, event)) continue;
-      seen.add(event.event_id);
+      recent.add(event.event_id);
+      if (recent.size > RECENT_IDS) recent.delete(recent.values().next().value!);
       events.push(event);
     }
-  }
-  const target = 'sink' in window.output ? 'Splunk' : `route ${window.output.route.name}`;
-  if (window.dryRun) {
-    const byTopic = new Map<string, number>();
-    for (const e of events) byTopic.set(canonicalTopic(e.topic), (byTopic.get(canonicalTopic(e.topic)) ?? 0) + 1);
-    out.stdout(`dry run: ${events.length} events for ${target} from ${bodies.length} webhooks${[...byTopic].map(([t, n]) => `\n  ${t}: ${n}`).join('')}`);
-    return 0;
-  }
+    return events;
+  };
+}
 
-  const progress = new Progress(events.length, out, options.isTTY ?? false);
+/** The one output, paced: Splunk in chunks at SPLUNK_EVENTS_PER_S, a route at its own rate cap. */
+function delivery(output: Window['output'], config: Config, logger: Logger, sleep: (ms: number) => Promise<void>): { chunk: number; refused: number; send(events: MistEvent[]): Promise<void> } {
   const signal = new AbortController().signal;
-  let refused = 0;
-  if ('sink' in window.output) {
+  if ('sink' in output) {
     if (!config.splunk) throw new ConfigError(['--sink splunk: set SPLUNK_HEC_URL and SPLUNK_HEC_TOKEN']);
     const sink = new HecSink(config.splunk, new HecClient(config.splunk), createMetrics(['splunk'], undefined, { processMetrics: false }).hec!, logger);
     const settings = { defaultIndex: config.splunk.index, routes: config.normalizer.routes, format: config.splunk.format, version: MISTBRIDGE_VERSION };
-    for (let i = 0; i < events.length; i += CHUNK) {
-      const began = performance.now();
-      const chunk = events.slice(i, i + CHUNK);
-      refused += (await sink.deliver(chunk.flatMap((e) => eventEnvelopes(e, settings)), signal)).length;
-      progress.add(chunk.length);
-      await sleep(Math.max(0, (chunk.length / SPLUNK_EVENTS_PER_S) * 1000 - (performance.now() - began)));
-    }
-  } else {
-    const route = window.output.route;
-    const post = poster(route, { retryMaxMs: config.notify.retryMaxMs, signal, limitMs: 120_000, onRetry: () => undefined });
-    const per = route.kind === 'webhook' ? 1 : 20;
-    for (let i = 0; i < events.length; i += per) {
-      const chunk = events.slice(i, i + per);
-      try {
-        for (const body of eventBodies(route.kind, chunk)) await post(body);
-      } catch (err) {
-        refused += chunk.length;
-        logger.error('redelivery refused by the route', { route: route.name, error: (err as Error).message });
-      }
-      progress.add(chunk.length);
-      await sleep(1000 / route.ratePerS);
-    }
+    return {
+      chunk: CHUNK,
+      refused: 0,
+      async send(events) {
+        const began = performance.now();
+        this.refused += (await sink.deliver(events.flatMap((e) => eventEnvelopes(e, settings)), signal)).length;
+        await sleep(Math.max(0, (events.length / SPLUNK_EVENTS_PER_S) * 1000 - (performance.now() - began)));
+      },
+    };
   }
-  progress.done();
-  out.stdout(`redelivered ${events.length - refused} of ${events.length} events to ${target}${refused > 0 ? `; ${refused} refused (see the log)` : ''}`);
-  return refused > 0 ? 1 : 0;
+  const route = output.route;
+  const post = poster(route, { retryMaxMs: config.notify.retryMaxMs, signal, limitMs: 120_000, onRetry: () => undefined });
+  const per = route.kind === 'webhook' ? 1 : 20; // a generic webhook takes one event per POST; chat groups
+  return {
+    chunk: per,
+    refused: 0,
+    async send(events) {
+      for (let i = 0; i < events.length; i += per) {
+        const chunk = events.slice(i, i + per);
+        try {
+          for (const body of eventBodies(route.kind, chunk)) await post(body);
+        } catch (err) {
+          this.refused += chunk.length;
+          logger.error('redelivery refused by the route', { route: route.name, error: (err as Error).message });
+        }
+        await sleep(1000 / route.ratePerS);
+      }
+    },
+  };
 }
 
 function parseArgs(args: string[], config: Config): Window {
@@ -174,87 +217,48 @@ export function parseDuration(value: string): number {
   return Number(match[1]) * unit;
 }
 
-type Received = { body: Buffer; receivedAt: number };
-
-/** The embedded journal and its archive, read directly (a running process keeps writing beside). */
-function fromJournal(config: Config, low: number, high: number): { bodies: Received[]; droppedBefore: number | null } {
-  const dir = join(config.dataDir, 'raw');
-  if (!existsSync(dir)) return { bodies: [], droppedBefore: null };
-  const bodies: Received[] = [];
-  let earliest: number | null = null;
-  const segments = Journal.segmentFiles(dir);
-  for (const { start, path } of segments) {
-    const fd = openSync(path, 'r');
-    try {
-      scanSegment(path, start, (record) => {
-        const receivedAt = Number(record.headers.received_at);
-        if (!Number.isFinite(receivedAt)) return;
-        earliest = earliest === null ? receivedAt : Math.min(earliest, receivedAt);
-        if (receivedAt < low || receivedAt > high) return;
-        const body = Buffer.allocUnsafe(record.location.length);
-        readSync(fd, body, 0, body.length, record.location.position);
-        bodies.push({ body, receivedAt });
-      });
-    } finally {
-      closeSync(fd);
-    }
-  }
-  // Segments before the oldest kept one were dropped: nothing received before its first record is left.
-  return { bodies, droppedBefore: (segments[0]?.start ?? 0) > 0 ? earliest : null };
-}
-
-/** The raw topic, every partition to its end, selected by the `received_at` header. */
-async function fromKafka(config: Config, low: number, high: number): Promise<{ bodies: Received[]; droppedBefore: number | null }> {
-  const { KafkaBus } = await import('../bus/kafka/kafka-bus');
-  const { silentLogger } = await import('../shared/logger');
-  const bus = new KafkaBus(config.kafka!, topicNames(config.topicPrefix), silentLogger());
-  const bodies: Received[] = [];
-  let droppedBefore: number | null = null;
-  const first = new Set<number>();
-  try {
-    await bus.readToEnd(topicNames(config.topicPrefix).raw, (message) => {
-      const receivedAt = Number(message.headers.received_at);
-      if (!Number.isFinite(receivedAt) || !message.value) return;
-      // A partition whose first record is not at offset 0 lost what came before it (retention).
-      if (!first.has(message.partition)) {
-        first.add(message.partition);
-        if (BigInt(message.offset) > 0n) droppedBefore = Math.max(droppedBefore ?? -Infinity, receivedAt);
-      }
-      if (receivedAt >= low && receivedAt <= high) bodies.push({ body: message.value, receivedAt });
-    });
-  } finally {
-    await bus.close();
-  }
-  return { bodies, droppedBefore };
-}
-
-/** A progress bar on a terminal (count, rate, ETA); plain lines every 5 s otherwise. */
+/**
+ * Progress on a terminal: a bar of the webhooks read (of at most `total`), the events delivered,
+ * their rate and an ETA; on anything else, a plain line every 5 s.
+ */
 class Progress {
   readonly #began = performance.now();
-  #done = 0;
+  #read = 0;
+  #delivered = 0;
   #lastLine = 0;
 
   constructor(
     private readonly total: number,
     private readonly out: Output,
-    private readonly tty: boolean,
+    /** Writes to a terminal, when stderr is one. */
+    private readonly terminal?: (text: string) => void,
   ) {}
 
-  add(n: number): void {
-    this.#done += n;
+  get delivered(): number {
+    return this.#delivered;
+  }
+
+  webhooks(read: number): void {
+    this.#read = read;
+  }
+
+  events(n: number): void {
+    this.#delivered += n;
     const elapsed = (performance.now() - this.#began) / 1000;
-    const rate = elapsed > 0 ? this.#done / elapsed : 0;
-    const eta = rate > 0 ? Math.round((this.total - this.#done) / rate) : 0;
-    const width = 30;
-    const filled = this.total > 0 ? Math.round((this.#done / this.total) * width) : width;
-    if (this.tty) process.stderr.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${this.#done}/${this.total} events ${Math.round(rate)}/s ETA ${eta}s `);
-    else if (performance.now() - this.#lastLine >= 5000) {
+    const rate = elapsed > 0 ? this.#delivered / elapsed : 0;
+    const fraction = this.total > 0 ? Math.min(1, this.#read / this.total) : 1;
+    const eta = fraction > 0 ? Math.round((elapsed * (1 - fraction)) / fraction) : 0;
+    const line = `${this.#delivered} events, ${this.#read}/${this.total} webhooks read, ${Math.round(rate)}/s, ETA ${eta}s`;
+    if (this.terminal) {
+      const filled = Math.round(fraction * 30);
+      this.terminal(`\r[${'#'.repeat(filled)}${' '.repeat(30 - filled)}] ${line} `);
+    } else if (performance.now() - this.#lastLine >= 5000) {
       this.#lastLine = performance.now();
-      this.out.stderr(`${this.#done}/${this.total} events, ${Math.round(rate)}/s, ETA ${eta}s`);
+      this.out.stderr(line);
     }
   }
 
   done(): void {
-    if (this.tty) process.stderr.write('\n');
+    this.terminal?.('\n');
   }
 }

@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redeliverCommand } from '../../src/commands/redeliver';
+import { loadConfig } from '../../src/config/load';
+import { silentLogger } from '../../src/shared/logger';
+import { FakeChat } from '../helpers/fake-chat';
 import { FakeHec } from '../helpers/fake-hec';
 import { eventually, sampleJson } from '../helpers/fixtures';
 import { SECRET, postWebhook, startPipeline } from '../helpers/pipeline';
@@ -68,6 +73,21 @@ describe('mistbridge redeliver (embedded)', () => {
 
     expect(await redeliver(['--from', 'yesterday', '--until', 'now', '--sink', 'splunk'])).toMatchObject({ status: 2, stderr: expect.stringMatching(/--from: yesterday is neither ISO 8601 nor epoch/) });
     expect(await redeliver([...window])).toMatchObject({ status: 2, stderr: expect.stringMatching(/name one output/) });
+
+    // --route: one event route only, its filter applied, one POST per event for a generic webhook
+    const chat = await new FakeChat().start();
+    const yaml = join(mkdtempSync(join(tmpdir(), 'mistbridge-redeliver-')), 'mistbridge.yaml');
+    writeFileSync(yaml, `notify:\n  routes:\n    - name: switches\n      kind: webhook\n      destination: ${chat.url}/switches\n      events: { topic: alarms }\n      rate_per_s: 100\n`);
+    const lines: string[] = [];
+    const terminal: string[] = [];
+    const config = loadConfig({ ...env, MISTBRIDGE_CONFIG: yaml }, { roles: [] });
+    const code = await redeliverCommand([...window, '--route', 'switches'], config, silentLogger(), { stdout: (l) => lines.push(l), stderr: (l) => lines.push(l) }, { terminal: (t) => terminal.push(t) });
+    expect({ code, lines }).toEqual({ code: 0, lines: ['redelivered 1 of 1 events to route switches'] });
+    expect(chat.delivered('/switches')).toEqual([{ event: expect.objectContaining({ event_id: byMac.get('aaaaaa000002') }) }]);
+    // The bar on a terminal: webhooks read of those received in the widened window, events, rate, ETA
+    expect(terminal.at(-2)).toMatch(/^\r\[#{30}\] 1 events, 3\/3 webhooks read, \d+\/s, ETA 0s $/);
+    expect(terminal.at(-1)).toBe('\n');
+    await chat.stop();
 
     // No incident, inventory or offset state written: the compacted stores are as they were
     const stateAfter = existsSync(incidents) ? readdirSync(incidents).map((f) => readFileSync(join(incidents, f), 'utf8')).join('|') : '';

@@ -8,6 +8,7 @@ import { createKafka } from './client';
 import { Coalescer } from './coalescer';
 import { classifySendError, isTooLarge } from './errors';
 import { KafkaBusConsumer, type KafkaConsumerHost } from './kafka-consumer';
+import { ReceivedRangeReader } from './received-range';
 import { readToEnd } from './topic-reader';
 import { MemoryAccount } from '../../shared/memory-account';
 
@@ -157,6 +158,12 @@ export class KafkaBus implements Bus, KafkaConsumerHost {
   async readToEnd(topic: string, each: (message: BusMessage) => void, partitions?: number[]): Promise<void> {
     await this.start();
     await readToEnd(this.#kafka, this.#admin, this.config.sessionTimeoutMs, topic, each, partitions);
+  }
+
+  /** A reader of `topic` by the time its records were received (`mistbridge redeliver`). */
+  async receivedRange(topic: string): Promise<ReceivedRangeReader> {
+    await this.start();
+    return ReceivedRangeReader.open(this.#kafka, this.#admin, this.config.sessionTimeoutMs, topic);
   }
 
   async committedOffsets(group: string, topic: string): Promise<Map<number, string | null>> {

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { BusMessage } from '../bus';
+import { toBusMessage } from './errors';
+import { firstReceivedAtOrAfter, type Probe } from './offset-search';
+
+/** How long one probe, or reading without a record, may take before the read is abandoned. */
+const STEP_TIMEOUT_MS = 60_000;
+/**
+ * Ingress replicas' clocks and produce latency let `received_at` go back a little along a
+ * partition: the search starts this much earlier and a partition's read stops only this much
+ * later than the window (the exact window is the caller's filter).
+ */
+export const RECEIVED_SLACK_MS = 60_000;
+
+/**
+ * The records of a topic received in a window, by their `received_at` header: each partition's
+ * first offset found by binary search (a seek and one fetch per probe: the test broker, like old
+ * brokers, answers no timestamp lookup, and the header is what the ingress stamped), then read
+ * forward until past the window or at the end offsets of the opening. A private group that never
+ * commits; the reader pauses every partition it is not looking at.
+ */
+export class ReceivedRangeReader {
+  readonly #bounds: Map<number, { low: bigint; high: bigint }>;
+  readonly #probes = new Map<number, { offset: bigint; resolve: (probe: Probe) => void }>();
+  #reading: { open: Set<number>; until: number; each: (message: BusMessage) => Promise<void>; done: () => void; stall: NodeJS.Timeout } | null = null;
+
+  private constructor(
+    private readonly consumer: Consumer,
+    private readonly topic: string,
+    bounds: Array<{ partition: number; low: string; high: string }>,
+  ) {
+    this.#bounds = new Map(bounds.map((b) => [b.partition, { low: BigInt(b.low), high: BigInt(b.high) }]));
+  }
+
+  static async open(kafka: Kafka, admin: Admin, sessionTimeoutMs: number, topic: string): Promise<ReceivedRangeReader> {
+    const bounds = await admin.fetchTopicOffsets(topic);
+    // A short fetch wait: with every partition paused, kafkajs sleeps that long before it fetches again.
+    const consumer = kafka.consumer({ groupId: `mistbridge-range-${randomUUID()}`, sessionTimeout: sessionTimeoutMs, heartbeatInterval: 1000, maxWaitTimeInMs: 100 });
+    const reader = new ReceivedRangeReader(consumer, topic, bounds);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatch: (payload) => reader.#onBatch(payload) });
+    return reader;
+  }
+
+  /**
+   * When what is kept begins: the `received_at` of the oldest retained record of the partitions
+   * that lost records to retention (their low offset is past 0); null when nothing was dropped.
+   */
+  async horizon(): Promise<number | null> {
+    const dropped = [...this.#bounds].filter(([, b]) => b.low > 0n && b.high > b.low);
+    const firsts = await Promise.all(dropped.map(([partition, b]) => this.#probe(partition, b.low)));
+    return firsts.length > 0 ? Math.max(...firsts.map((p) => p.receivedAt)) : null;
+  }
+
+  /** Per partition, where records received from `from` (less the slack) begin; and how many records lie from there to the end. */
+  async seek(from: number): Promise<{ starts: Map<number, bigint>; records: number }> {
+    const starts = new Map<number, bigint>();
+    await Promise.all(
+      [...this.#bounds].map(async ([partition, b]) => {
+        starts.set(partition, await firstReceivedAtOrAfter(b.low, b.high, from - RECEIVED_SLACK_MS, (offset) => this.#probe(partition, offset)));
+      }),
+    );
+    let records = 0;
+    for (const [partition, start] of starts) records += Number(this.#bounds.get(partition)!.high - start);
+    return { starts, records };
+  }
+
+  /**
+   * Every record from `starts` to the end offsets of the opening, partition by partition until one
+   * is received after `until` plus the slack. `each` is awaited (its pace is the read's pace); the
+   * group is kept alive meanwhile.
+   */
+  async read(starts: Map<number, bigint>, until: number, each: (message: BusMessage) => Promise<void>): Promise<void> {
+    const open = new Set([...starts].filter(([partition, start]) => start < this.#bounds.get(partition)!.high).map(([partition]) => partition));
+    if (open.size === 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const stall = setTimeout(() => reject(new Error(`reading ${this.topic} stalled for ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+      this.#reading = { open, until, each, stall, done: () => (clearTimeout(stall), resolve()) };
+      for (const partition of open) this.#seekTo(partition, starts.get(partition)!);
+    }).finally(() => (this.#reading = null));
+  }
+
+  async close(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+
+  async #onBatch({ batch, pause, heartbeat, isStale }: EachBatchPayload): Promise<void> {
+    const partition = batch.partition;
+    const probe = this.#probes.get(partition);
+    if (probe) {
+      const found = isStale() ? undefined : batch.messages.find((m) => BigInt(m.offset) >= probe.offset);
+      if (!found) return; // an earlier position's batch, or the record is further on
+      this.#probes.delete(partition);
+      pause();
+      probe.resolve({ offset: BigInt(found.offset), receivedAt: receivedAt(toBusMessage(batch.topic, partition, found)) });
+      return;
+    }
+    const reading = this.#reading;
+    if (!reading?.open.has(partition)) return void pause();
+    const high = this.#bounds.get(partition)!.high;
+    for (const message of batch.messages) {
+      if (!reading.open.has(partition) || isStale()) break;
+      const bus = toBusMessage(batch.topic, partition, message);
+      const offset = BigInt(message.offset);
+      if (offset >= high || receivedAt(bus) > reading.until + RECEIVED_SLACK_MS) {
+        reading.open.delete(partition);
+        break;
+      }
+      const alive = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+      try {
+        await reading.each(bus);
+      } finally {
+        clearInterval(alive);
+      }
+      reading.stall.refresh();
+      if (offset === high - 1n) reading.open.delete(partition);
+    }
+    if (!reading.open.has(partition)) pause();
+    if (reading.open.size === 0) reading.done();
+  }
+
+  /** The first record at or after `offset` of a partition (which is paused again after). */
+  #probe(partition: number, offset: bigint): Promise<Probe> {
+    return new Promise<Probe>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer from ${this.topic}[${partition}] at offset ${offset} in ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+      this.#probes.set(partition, { offset, resolve: (probe) => (clearTimeout(timer), resolve(probe)) });
+      this.#seekTo(partition, offset);
+    });
+  }
+
+  #seekTo(partition: number, offset: bigint): void {
+    this.consumer.seek({ topic: this.topic, partition, offset: offset.toString() });
+    this.consumer.resume([{ topic: this.topic, partitions: [partition] }]);
+  }
+}
+
+/** The ingress's stamp; a record without one counts as received before any window. */
+function receivedAt(message: BusMessage): number {
+  const at = Number(message.headers.received_at);
+  return Number.isFinite(at) ? at : 0;
+}
