@@ -49,37 +49,85 @@ export function eventBodies(kind: NotifyDestination['kind'], events: MistEvent[]
   return [{ text: `${title}\n${lines.join('\n')}` }];
 }
 
+/** Reservations of the process above this share of their bound make a route let go of what it holds. */
+const PRESSURE_SHARE = 0.5;
+/** Under pressure a route keeps what its rate cap sends in this many seconds. */
+const PRESSURE_BACKLOG_S = 5;
+
+type Held = { event: MistEvent; source: BusMessage; settle: { resolve: () => void; reject: (err: Error) => void } };
+
 /**
- * An event route (CONTRACT section 10): mist.events → one destination. It never holds the
- * pipeline back: the consumer takes matching events into the route's own bounded queue and
- * commits at once (a route is a notification, not a delivery guarantee: beyond MAX_QUEUED, and
- * after RETRY_LIMIT_MS of failures, events are dead-lettered with the route as destination). The
- * queue drains at the route's rate cap; chat groups per NOTIFY_GROUP_S. A new route starts at the
- * end of the events: it never replays history to chat.
+ * An event route (CONTRACT section 10): mist.events → one destination. A batch is committed once
+ * each of its matching events was sent or dead-lettered (context.defer; the consumer goes on
+ * fetching meanwhile), so a kill -9 loses none: they are read again. It never holds the pipeline
+ * back: its queue is bounded (MAX_QUEUED; beyond, events are dead-lettered at once), a failing
+ * message is given up after RETRY_LIMIT_MS, and when the process's memory reservations pass half
+ * their bound (on the embedded bus the events a route has not committed stay in memory) a chat
+ * group goes out at once and a message still failing is given up — given up means dead-lettered
+ * with the route as destination, durably, before the commit. The queue drains at the route's rate
+ * cap; chat groups per NOTIFY_GROUP_S. A new route starts at the end of the events: it never
+ * replays history to chat.
  */
 export async function startEventRoute(deps: RoleDeps, destination: NotifyDestination & { events: EventFilter }): Promise<NotifyHandle> {
-  const { bus, topics, config, logger, metrics } = deps;
+  const { bus, topics, config, logger, metrics, memory } = deps;
   const codec = eventCodec();
   const letter = lettersFor(deps, 'notify', destination.name);
   const host = new URL(destination.url).host;
   const throttle = new LogThrottle(logger);
   const counter = metrics.notify!;
   const stopping = new AbortController();
-  const queue: Array<{ event: MistEvent; source: BusMessage }> = [];
+  const queue: Held[] = [];
+  let inFlight: { failing: boolean; attempt: AbortController } | null = null;
   let wake: (() => void) | null = null;
-  const dlq = (letters: OutgoingMessage[]): Promise<void> => sendDeadLetters((topic, messages) => bus.produce(topic, messages), deps, 'notify', letters);
+  const stopReason = `event route ${destination.name}: the process stopped before ${host} was sent this event`;
+  const pressed = (): boolean => memory !== undefined && memory.held() >= memory.limit * PRESSURE_SHARE;
+
+  /** Dead-letters what could not be sent; its batches commit once the letters are durable (a failed write re-reads them). */
+  const giveUp = async (held: Held[], reason: string): Promise<void> => {
+    if (held.length === 0) return;
+    try {
+      await sendDeadLetters((topic, messages) => bus.produce(topic, messages), deps, 'notify', held.map((h) => letter('notify_rejected', reason, h.source)));
+      for (const h of held) h.settle.resolve();
+    } catch (err) {
+      logger.error('event route letters not written: their events are read again', { destination: destination.name, error: (err as Error).message });
+      for (const h of held) h.settle.reject(err as Error);
+    }
+  };
 
   const post = poster(destination, {
     retryMaxMs: config.notify.retryMaxMs,
     signal: stopping.signal,
     limitMs: RETRY_LIMIT_MS,
     onRetry: (error, attempt, waitMs) => {
+      if (inFlight) inFlight.failing = true;
       counter.inc({ destination: destination.name, outcome: 'retried' });
       throttle.log('warn', 'retry', 'event route message will be retried', { destination: destination.name, host, reason: error.message, attempt, waitMs });
     },
   });
 
-  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+  /** A wait that a stop cuts short, and memory pressure too when `pressure`. */
+  const pause = (ms: number, pressure: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const watch = pressure ? setInterval(() => pressed() && done(), 250) : null;
+      function done(): void {
+        clearTimeout(timer);
+        if (watch) clearInterval(watch);
+        stopping.signal.removeEventListener('abort', done);
+        resolve();
+      }
+      stopping.signal.addEventListener('abort', done, { once: true });
+    });
+
+  // Under memory pressure the route lets go: a message that keeps failing is abandoned (the sender
+  // then gives up the queue too), and what its rate cap cannot send within PRESSURE_BACKLOG_S is given up now.
+  const watch = setInterval(() => {
+    if (!pressed()) return;
+    if (inFlight?.failing) inFlight.attempt.abort();
+    const keep = Math.max(CHAT_MAX_EVENTS, destination.ratePerS * PRESSURE_BACKLOG_S);
+    if (queue.length > keep) void giveUp(queue.splice(keep), `event route ${destination.name}: more waiting for ${host} than its rate cap sends in ${PRESSURE_BACKLOG_S} s while the process needed the memory the route held`);
+  }, 250);
+  watch.unref();
 
   // The sender: at most ratePerS messages a second; chat waits NOTIFY_GROUP_S to group.
   const sender = (async () => {
@@ -90,18 +138,28 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
         wake = null;
         continue;
       }
-      if (chat && config.notify.groupMs > 0) await sleep(config.notify.groupMs);
+      if (chat && config.notify.groupMs > 0 && !pressed()) await pause(config.notify.groupMs, true);
+      if (stopping.signal.aborted) break;
       const taken = queue.splice(0, chat ? CHAT_MAX_EVENTS : 1);
+      inFlight = { failing: false, attempt: new AbortController() };
       try {
-        for (const body of eventBodies(destination.kind, taken.map((t) => t.event))) await post(body);
+        for (const body of eventBodies(destination.kind, taken.map((t) => t.event))) await post(body, inFlight.attempt.signal);
         counter.inc({ destination: destination.name, outcome: 'sent' });
         throttle.reset('retry');
+        for (const t of taken) t.settle.resolve();
       } catch (err) {
-        if (stopping.signal.aborted) break;
+        if (stopping.signal.aborted) {
+          queue.unshift(...taken); // the stop dead-letters them
+          break;
+        }
         counter.inc({ destination: destination.name, outcome: 'rejected' });
-        await dlq(taken.map((t) => letter('notify_rejected', (err as Error).message, t.source))).catch((e: Error) => logger.error('event route letters not written', { error: e.message }));
+        const letGo = inFlight.attempt.signal.aborted;
+        await giveUp(taken, letGo ? `event route ${destination.name}: ${host} failing while the process needed the memory the route held` : (err as Error).message);
+        if (letGo) await giveUp(queue.splice(0), `event route ${destination.name}: ${host} failing while the process needed the memory the route held`);
+      } finally {
+        inFlight = null;
       }
-      await sleep(1000 / destination.ratePerS);
+      await pause(1000 / destination.ratePerS, false);
     }
   })();
 
@@ -112,17 +170,19 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
     topics: [topics.events],
     maxBatch: 2000,
     fromEnd: true,
-    handler: async (batch) => {
+    handler: async (batch, context) => {
       const dead: OutgoingMessage[] = [];
-      const overflow: OutgoingMessage[] = [];
+      const sending: Promise<void>[] = [];
       for (const message of batch) {
         if (!message.value) continue;
         const event = decodeOrDeadLetter(codec, { ...message, value: message.value }, dead, letter);
         if (!event || !eventMatches(destination.events, event)) continue;
-        if (queue.length >= MAX_QUEUED) overflow.push(letter('notify_rejected', `event route ${destination.name}: ${MAX_QUEUED} events waiting for ${host}; this one dead-lettered (the route never holds the pipeline back)`, message));
-        else queue.push({ event, source: message });
+        if (stopping.signal.aborted) dead.push(letter('notify_rejected', stopReason, message));
+        else if (queue.length >= MAX_QUEUED) dead.push(letter('notify_rejected', `event route ${destination.name}: ${MAX_QUEUED} events waiting for ${host}; this one dead-lettered (the route never holds the pipeline back)`, message));
+        else sending.push(new Promise<void>((resolve, reject) => queue.push({ event, source: message, settle: { resolve, reject } })));
       }
-      await dlq([...dead, ...overflow]);
+      await sendDeadLetters(context.produce, deps, 'notify', dead);
+      if (sending.length > 0) context.defer(Promise.all(sending));
       wake?.();
     },
   });
@@ -135,12 +195,12 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
     flush: async () => undefined,
     async stop() {
       stopping.abort();
+      clearInterval(watch);
       wake?.();
-      await consumer.stop();
       await sender.catch(() => undefined);
-      // What the route still held is told, not dropped: dead-lettered, so a redrive can send it later.
-      const left = queue.splice(0);
-      if (left.length > 0) await dlq(left.map((t) => letter('notify_rejected', `event route ${destination.name}: the process stopped before ${host} was sent this event`, t.source))).catch((e: Error) => logger.error('event route letters not written', { error: e.message }));
+      // What the route still held is told, not dropped: dead-lettered (a redrive can send it later), so its batches commit and a clean stop leaves nothing to replay.
+      await giveUp(queue.splice(0), stopReason);
+      await consumer.stop();
     },
   };
 }

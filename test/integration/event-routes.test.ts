@@ -5,7 +5,8 @@ import type { MistEvent } from '../../src/domain/mist-event';
 import { eventBodies, eventMatches } from '../../src/notify/event-route';
 import { FakeChat } from '../helpers/fake-chat';
 import { eventually, sampleJson } from '../helpers/fixtures';
-import { metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
+import { SECRET, metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
+import { startProcess } from '../helpers/process';
 
 const ZONE = '4495020a-236f-46e0-9453-e3f9cc6476f4';
 const zoneBody = (patch: Record<string, unknown>): string => {
@@ -84,6 +85,28 @@ describe('event routes (CONTRACT section 10)', () => {
       expect(first).toMatchObject({ stage: 'notify', destination: 'zones-chat', reason: 'notify_rejected', topic: 'mist.events' });
     } finally {
       await pipeline.stop();
+    }
+  });
+
+  it('a kill -9 while the route destination is down loses nothing: the uncommitted events are read again and sent after the restart', async () => {
+    const file = config(`notify:\n  routes:\n    - name: duress\n      kind: webhook\n      destination: ${chat.url}/duress\n      events: { topic: zone, match: { trigger: enter } }\n      rate_per_s: 50\n`);
+    const env = { MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-routes-kill-')), MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '0', NOTIFY_RETRY_MAX_MS: '200' };
+    chat.down = 503;
+    const first = await startProcess(env);
+    await eventually(async () => (await fetch(`${first.adminUrl}/readyz`).catch(() => null))?.status === 200, 'ready');
+    expect((await postWebhook(first.url, zoneBody({ name: 'badge-41' }))).status).toBe(200);
+    await eventually(() => chat.received.filter((r) => r.path === '/duress').length >= 2, 'the route retrying');
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    chat.down = null;
+    const second = await startProcess(env);
+    try {
+      await eventually(() => chat.delivered('/duress').length === 1, 'the event sent after the restart');
+      expect(JSON.stringify(chat.delivered('/duress')[0])).toContain('badge-41');
+    } finally {
+      second.child.kill('SIGKILL');
+      await second.exited;
     }
   });
 });
