@@ -70,6 +70,15 @@ describe('docker-compose.yml', () => {
     expect(kafka.environment.CLUSTER_ID).toMatch(/^[A-Za-z0-9_-]{22}$/); // a base64url UUID, as kafka-storage random-uuid prints
   });
 
+  it('mounts the secrets file\'s directory (never the file) on the ingress, read-only, where .env.example points', () => {
+    const ingress = compose.services.ingress as unknown as { environment: Record<string, string>; volumes: string[] };
+    expect(ingress.environment.MIST_WEBHOOK_SECRETS_FILE).toBe('${MIST_WEBHOOK_SECRETS_FILE:-}');
+    const mount = ingress.volumes.find((v) => v.startsWith('./secrets:'));
+    expect(mount).toBe('./secrets:/run/mistbridge/secrets:ro');
+    const example = /^# .*MIST_WEBHOOK_SECRETS_FILE=(\/\S+)/m.exec(readFileSync(join(ROOT, '.env.example'), 'utf8'))?.[1];
+    expect(example?.startsWith(`${mount!.split(':')[1]}/`)).toBe(true);
+  });
+
   it('publishes ports on 127.0.0.1 only, but the TLS front end; stops slower than mistbridge drains', () => {
     for (const [name, service] of Object.entries(compose.services) as Array<[string, { ports?: string[]; profiles?: string[] }]>) {
       for (const port of service.ports ?? []) expect({ name, port, loopback: service.profiles?.includes('tls') || port.startsWith('127.0.0.1:') }).toMatchObject({ loopback: true });
