@@ -28,18 +28,36 @@ export function embeddedDlq(file: { read(): Promise<string[]>; append(lines: str
   };
 }
 
-/** The DLQ topic as DlqAccess (Kafka: served by the process that runs the correlator role). */
-export function kafkaDlq(bus: { readToEnd(topic: string, each: (m: { key: string; value: Buffer | null }) => void): Promise<unknown>; produce(topic: string, messages: OutgoingMessage[]): Promise<unknown> }, dlqTopic: string): DlqAccess {
+/** How long a read of the DLQ topic answers again: every open console asks every 5 s, and each read joins a consumer group. */
+const KAFKA_READ_REUSE_MS = 10_000;
+
+/**
+ * The DLQ topic as DlqAccess (Kafka: served by the process that runs the correlator role). One
+ * read at a time, reused for KAFKA_READ_REUSE_MS; a redrive or a marker makes the next ask read again.
+ */
+export function kafkaDlq(bus: { readToEnd(topic: string, each: (m: { key: string; value: Buffer | null }) => void): Promise<unknown>; produce(topic: string, messages: OutgoingMessage[]): Promise<unknown> }, dlqTopic: string, now: () => number = Date.now): DlqAccess {
+  let last: { at: number; letters: Promise<StoredLetter[]> } | null = null;
+  const read = async (): Promise<StoredLetter[]> => {
+    const records: Array<{ value: string; key?: string }> = [];
+    await bus.readToEnd(dlqTopic, (m) => {
+      if (m.value) records.push({ value: m.value.toString('utf8'), key: m.key });
+    });
+    return readLetters(records);
+  };
   return {
-    letters: async () => {
-      const records: Array<{ value: string; key?: string }> = [];
-      await bus.readToEnd(dlqTopic, (m) => {
-        if (m.value) records.push({ value: m.value.toString('utf8'), key: m.key });
-      });
-      return readLetters(records);
+    letters: () => {
+      if (!last || now() - last.at >= KAFKA_READ_REUSE_MS) {
+        const reading = { at: now(), letters: read() };
+        reading.letters.catch(() => last === reading && (last = null)); // a failed read is not reused
+        last = reading;
+      }
+      return last.letters;
     },
     redrive: async (topic, messages) => void (await bus.produce(topic, messages)),
-    mark: async (markers) => void (await bus.produce(dlqTopic, markers)),
+    mark: async (markers) => {
+      await bus.produce(dlqTopic, markers);
+      last = null;
+    },
   };
 }
 

@@ -22,7 +22,7 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
     const broker = await new KafkaBroker().start(1, TEST_TOPICS);
     const hec = await new FakeHec().start();
     const env = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_SESSION_TIMEOUT_MS: '6000' };
-    const p = await startProcess({ ...env, KAFKA_OCSF: 'true', MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' }, ['run', '--roles', 'ingress,normalizer,splunk']); // only the stages a Splunk letter passes: each consumer group joins the test broker in seconds
+    const p = await startProcess({ ...env, KAFKA_OCSF: 'true', MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' }, ['run', '--roles', 'ingress,normalizer,splunk,correlator']); // the stages a Splunk letter passes, and the correlator, whose process serves /api/dlq: each consumer group joins the test broker in seconds
     const cli = (args: string[]) => spawnSync(process.execPath, [CLI, 'dlq', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 60_000 });
     try {
       await eventually(async () => (await fetch(`${p.adminUrl}/readyz`).catch(() => null))?.status === 200, 'joined', 60_000);
@@ -31,6 +31,13 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
       const [eventId] = eventIdsOf([body]);
       expect((await postWebhook(p.url, body)).status).toBe(200);
       await eventually(async () => /mistbridge_dlq_total\{stage="splunk",reason="hec_rejected"\} 1/.test(await (await fetch(`${p.adminUrl}/metrics`)).text()), 'the letter written', 60_000);
+
+      // The console's data on Kafka: /api/dlq and /api/dlq/:id read the DLQ topic in the correlator's process
+      const page = (await (await fetch(`${p.adminUrl}/api/dlq`)).json()) as Array<{ id: string; stage: string; reason: string; value_base64?: string }>;
+      expect(page).toEqual([expect.objectContaining({ stage: 'splunk', reason: 'hec_rejected' })]);
+      expect(page[0]!.value_base64).toBeUndefined();
+      const shown = (await (await fetch(`${p.adminUrl}/api/dlq/${page[0]!.id}`)).json()) as { id: string; value_base64: string };
+      expect(shown).toMatchObject({ id: page[0]!.id, value_base64: expect.stringMatching(/^[A-Za-z0-9+/]+=*$/) });
 
       const listed = cli(['list', '--json']);
       expect(listed.status).toBe(0);

@@ -24,6 +24,7 @@ export async function readToEnd(kafka: Kafka, admin: Admin, sessionTimeoutMs: nu
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`reading ${topic} did not complete in ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS);
       void reader.run({
+        autoCommit: false, // a private group that leaves no offsets behind
         eachBatch: async ({ batch }) => {
           const last = pending.get(batch.partition);
           if (last === undefined) return;
