@@ -55,7 +55,7 @@ const alarm = (file: string, patch: Record<string, unknown> = {}): string => {
     return page;
   }
 
-  it('shows webhooks live, incidents and devices as they open and resolve, dead letters redriven from the page; Mist strings as text', async () => {
+  it('shows webhooks live, incidents and devices as they open and resolve, dead letters redriven and purged from the page; Mist strings as text', async () => {
     const hec = await new FakeHec().start();
     pipeline = await startPipeline({ SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '5', INCIDENT_UPDATE_MIN_S: '0' });
     const page = await open(`${pipeline.adminUrl}/`);
@@ -92,6 +92,17 @@ const alarm = (file: string, patch: Record<string, unknown> = {}): string => {
     await letter.getByRole('button', { name: 'Redrive' }).click();
     await letter.waitFor({ state: 'detached', timeout: LIVE });
     await page.locator('#dlq-state', { hasText: 'redriven' }).waitFor();
+
+    // Another letter, then purge older than 0 hours: every letter (the redriven one too) is gone
+    hec.script.push(HEC_REPLIES.invalidFormat(0));
+    expect((await postWebhook(pipeline.url, alarm('alarms__device-restarted-alarmdef.json', { id: 'second-restart' }))).status).toBe(200);
+    const second = page.locator('#dlq-rows tr', { hasText: 'hec_rejected' }).first();
+    await second.waitFor({ timeout: LIVE });
+    await page.locator('#dlq-hours').fill('0');
+    await page.locator('#dlq-purge').click();
+    await page.locator('#dlq-state', { hasText: 'purged letters older than 0 h' }).waitFor();
+    await second.waitFor({ state: 'detached', timeout: LIVE });
+    expect(await (await fetch(`${pipeline.adminUrl}/api/dlq?all=true`)).json()).toEqual([]);
 
     expect(errors).toEqual([]);
     await hec.stop();
