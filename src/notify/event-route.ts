@@ -105,14 +105,16 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
     },
   });
 
-  /** A wait that a stop cuts short, and memory pressure too when `pressure`. */
-  const pause = (ms: number, pressure: boolean): Promise<void> =>
+  /** A flush is under way: the sender does not wait for a chat group. */
+  let flushing = false;
+  /** A wait that a stop cuts short, and `cut` too (checked every 250 ms). */
+  const pause = (ms: number, cut: () => boolean = () => false): Promise<void> =>
     new Promise((resolve) => {
       const timer = setTimeout(done, ms);
-      const watch = pressure ? setInterval(() => pressed() && done(), 250) : null;
+      const watch = setInterval(() => cut() && done(), 250);
       function done(): void {
         clearTimeout(timer);
-        if (watch) clearInterval(watch);
+        clearInterval(watch);
         stopping.signal.removeEventListener('abort', done);
         resolve();
       }
@@ -138,7 +140,7 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
         wake = null;
         continue;
       }
-      if (chat && config.notify.groupMs > 0 && !pressed()) await pause(config.notify.groupMs, true);
+      if (chat && config.notify.groupMs > 0 && !pressed() && !flushing) await pause(config.notify.groupMs, () => pressed() || flushing);
       if (stopping.signal.aborted) break;
       const taken = queue.splice(0, chat ? CHAT_MAX_EVENTS : 1);
       inFlight = { failing: false, attempt: new AbortController() };
@@ -159,9 +161,20 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
       } finally {
         inFlight = null;
       }
-      await pause(1000 / destination.ratePerS, false);
+      await pause(1000 / destination.ratePerS);
     }
   })();
+
+  /** Sends what the route holds now (no group wait; the rate cap holds); resolves once the queue is empty. */
+  let flushed: Promise<void> | null = null;
+  const flush = (): Promise<void> =>
+    (flushed ??= (async () => {
+      flushing = true;
+      wake?.();
+      while ((queue.length > 0 || inFlight) && !stopping.signal.aborted) await pause(50);
+      flushing = false;
+      flushed = null;
+    })());
 
   const consumer = await bus.consume({
     group: `mistbridge-notify-${destination.name}`,
@@ -192,8 +205,10 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
     group: consumer.group,
     ready: () => consumer.ready(),
     assigned: () => consumer.assigned(),
-    flush: async () => undefined,
+    flush,
     async stop() {
+      // What the route holds goes out first, for at most 5 s; the rest is dead-lettered below.
+      await Promise.race([flush(), pause(5000)]);
       stopping.abort();
       clearInterval(watch);
       wake?.();

@@ -233,8 +233,12 @@ export async function run(config: Config, logger: Logger, options: RunOptions = 
         await withTimeout(Promise.all(upstream.map((c) => c.stop())), remaining());
         const groups = new Set(downstream.map((c) => c.group));
         const drainUntil = Date.now() + Math.min(remaining(), 3000);
-        // (On Kafka each look asks the broker: every 100 ms at most.)
-        while (Date.now() < drainUntil && (await bus.lag().catch(() => [])).some((l) => groups.has(l.group) && l.lag > 0)) await sleepMs(100);
+        // (On Kafka each look asks the broker: every 100 ms at most.) Notify commits once a group
+        // window was sent: the windows go out now, not when NOTIFY_GROUP_S ends.
+        while (Date.now() < drainUntil && (await bus.lag().catch(() => [])).some((l) => groups.has(l.group) && l.lag > 0)) {
+          for (const destination of notify) void destination.flush().catch(() => undefined);
+          await sleepMs(100);
+        }
         await withTimeout(Promise.all(downstream.map((c) => c.stop())), remaining());
         await bus.close();
         memory.close();

@@ -88,6 +88,19 @@ describe('event routes (CONTRACT section 10)', () => {
     }
   });
 
+  it('a clean stop sends what a chat route holds in its group window, without waiting for the window', async () => {
+    const file = config(`notify:\n  routes:\n    - name: zones-chat\n      kind: slack\n      destination: ${chat.url}/slack\n      events: { topic: zone }\n`);
+    const pipeline = await startPipeline({ MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '300' });
+    await eventually(() => pipeline.notify.every((n) => n.ready()), 'route consumer ready');
+    expect((await postWebhook(pipeline.url, zoneBody({ name: 'badge-7' }))).status).toBe(200);
+    await eventually(async () => (await metricSum(pipeline, 'mistbridge_events_total', { topic: 'zone' })) >= 1, 'the event normalized');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // in the route's queue, its window open for 300 s
+    expect(chat.delivered('/slack')).toHaveLength(0);
+    await pipeline.stop();
+    expect(chat.delivered('/slack')).toEqual([{ text: expect.stringContaining('badge-7') }]);
+    expect(existsSync(join(pipeline.dataDir, 'dlq.ndjson')) ? readFileSync(join(pipeline.dataDir, 'dlq.ndjson'), 'utf8') : '').toBe('');
+  });
+
   it('a kill -9 while the route destination is down loses nothing: the uncommitted events are read again and sent after the restart', async () => {
     const file = config(`notify:\n  routes:\n    - name: duress\n      kind: webhook\n      destination: ${chat.url}/duress\n      events: { topic: zone, match: { trigger: enter } }\n      rate_per_s: 50\n`);
     const env = { MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-routes-kill-')), MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '0', NOTIFY_RETRY_MAX_MS: '200' };
