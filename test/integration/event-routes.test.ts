@@ -88,6 +88,33 @@ describe('event routes (CONTRACT section 10)', () => {
     }
   });
 
+  it('a route whose destination is down lets go of what it holds when memory runs short: dead-lettered, never a 503', async () => {
+    const file = config(`notify:\n  routes:\n    - name: zones\n      kind: webhook\n      destination: ${chat.url}/zones\n      events: { topic: zone }\n      rate_per_s: 100\n`);
+    chat.down = 503;
+    // Reservations bound at 1 MiB: the route lets go past 512 KiB; the ingress refuses at 1 MiB, which
+    // the events a route holds reach after a few webhooks of these without the letting go
+    const POSTS = 25;
+    const pipeline = await startPipeline({ MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '0', NOTIFY_RETRY_MAX_MS: '100', INGRESS_MAX_BACKLOG_BYTES: String(1024 * 1024) });
+    try {
+      await eventually(() => pipeline.notify.every((n) => n.ready()), 'route consumer ready');
+      const statuses: number[] = [];
+      for (let i = 0; i < POSTS; i++) {
+        const body = sampleJson('zone__asset-enter-schema.json');
+        const events = Array.from({ length: 100 }, (_, j) => ({ ...body.events[0], name: `badge-${i}-${j}`, timestamp: Math.floor(Date.now() / 1000) }));
+        statuses.push((await postWebhook(pipeline.url, JSON.stringify({ ...body, events }))).status);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(statuses).toEqual(Array(POSTS).fill(200));
+      const letters = (): string[] => (existsSync(join(pipeline.dataDir, 'dlq.ndjson')) ? readFileSync(join(pipeline.dataDir, 'dlq.ndjson'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { error: string }).error) : []);
+      await eventually(() => letters().some((e) => e.includes('needed the memory the route held')), 'letters for the memory');
+      // The destination back: every event accounted for, sent or dead-lettered
+      chat.down = null;
+      await eventually(() => chat.delivered('/zones').length + letters().length === POSTS * 100, 'every event sent or dead-lettered', 30_000);
+    } finally {
+      await pipeline.stop();
+    }
+  });
+
   it('a clean stop sends what a chat route holds in its group window, without waiting for the window', async () => {
     const file = config(`notify:\n  routes:\n    - name: zones-chat\n      kind: slack\n      destination: ${chat.url}/slack\n      events: { topic: zone }\n`);
     const pipeline = await startPipeline({ MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '300' });
