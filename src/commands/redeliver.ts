@@ -44,17 +44,19 @@ export async function redeliverCommand(args: string[], config: Config, logger: L
   // The webhooks received in the widened window: the embedded journal (and its archive), or the raw topic.
   const low = window.from - window.margin;
   const high = window.until + window.margin;
+  // What is kept goes back the retention period (known without reading), and not before what was already dropped (by bytes).
+  const retentionMs = config.kafka ? config.kafka.rawRetentionMs : config.rawArchive.maxAgeMs;
+  const refuse = (horizon: number): number => {
+    out.stderr(
+      `the window is past retention: it needs webhooks received from ${new Date(low).toISOString()}, and what is kept starts at ${new Date(horizon).toISOString()}; the earliest --from that would work is ${new Date(horizon + window.margin).toISOString()} (with --margin ${window.margin / 1000}s). ${config.kafka ? 'KAFKA_RAW_RETENTION_MS' : 'RAW_RETENTION_S and RAW_RETENTION_BYTES'} set how long webhooks are kept`,
+    );
+    return 2;
+  };
+  const retained = (options.now ?? Date.now)() - retentionMs;
+  if (low < retained) return refuse(retained);
   const source = config.kafka ? await kafkaWindow(config, low, high) : journalWindow(config, low, high);
   try {
-    // What is kept goes back the retention period, and not before what was already dropped (by bytes).
-    const retentionMs = config.kafka ? config.kafka.rawRetentionMs : config.rawArchive.maxAgeMs;
-    const horizon = Math.max((options.now ?? Date.now)() - retentionMs, source.horizon ?? -Infinity);
-    if (low < horizon) {
-      out.stderr(
-        `the window is past retention: it needs webhooks received from ${new Date(low).toISOString()}, and what is kept starts at ${new Date(horizon).toISOString()}; the earliest --from that would work is ${new Date(horizon + window.margin).toISOString()} (with --margin ${window.margin / 1000}s). ${config.kafka ? 'KAFKA_RAW_RETENTION_MS' : 'RAW_RETENTION_S and RAW_RETENTION_BYTES'} set how long webhooks are kept`,
-      );
-      return 2;
-    }
+    if (source.horizon !== null && low < source.horizon) return refuse(Math.max(retained, source.horizon));
     const target = 'sink' in window.output ? 'Splunk' : `route ${window.output.route.name}`;
     const select = selection(window, config);
     let webhooks = 0;

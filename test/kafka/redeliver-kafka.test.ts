@@ -65,6 +65,13 @@ function alarm(ms: number, mac: string): Buffer {
       expect(Number(read)).toBe(3 * PER_HOUR);
       expect(bar).toMatch(/^\r\[#+ *\] 15 events, .* \d+\/s, ETA \d+s $/);
       expect(terminal.at(-1)).toBe('\n');
+
+      // Past the raw topic's retention (a day here): refused with the earliest --from that works, nothing delivered
+      hec.indexed.splice(0);
+      const dayConfig = loadConfig({ ...env, KAFKA_RAW_RETENTION_MS: '86400000' }, { roles: [] });
+      expect(await redeliverCommand(['--from', String(base + 5 * HOUR), '--until', String(base + 6 * HOUR), '--sink', 'splunk'], dayConfig, silentLogger(), out)).toBe(2);
+      expect(lines.at(-1)).toMatch(/^stderr: the window is past retention: .* the earliest --from that would work is .* KAFKA_RAW_RETENTION_MS/);
+      expect(hec.events()).toHaveLength(0);
     } finally {
       await bus.close();
       await hec.stop();
