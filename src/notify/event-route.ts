@@ -80,6 +80,7 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
   let inFlight: { failing: boolean; attempt: AbortController } | null = null;
   let wake: (() => void) | null = null;
   const stopReason = `event route ${destination.name}: the process stopped before ${host} was sent this event`;
+  const memoryReason = `event route ${destination.name}: ${host} failing while the process needed the memory the route held`;
   const pressed = (): boolean => memory !== undefined && memory.held() >= memory.limit * PRESSURE_SHARE;
 
   /** Dead-letters what could not be sent; its batches commit once the letters are durable (a failed write re-reads them). */
@@ -108,10 +109,10 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
   /** A flush is under way: the sender does not wait for a chat group. */
   let flushing = false;
   /** A wait that a stop cuts short, and `cut` too (checked every 250 ms). */
-  const pause = (ms: number, cut: () => boolean = () => false): Promise<void> =>
+  const pause = (ms: number, cut?: () => boolean): Promise<void> =>
     new Promise((resolve) => {
       const timer = setTimeout(done, ms);
-      const watch = setInterval(() => cut() && done(), 250);
+      const watch = cut ? setInterval(() => cut() && done(), 250) : undefined;
       function done(): void {
         clearTimeout(timer);
         clearInterval(watch);
@@ -156,8 +157,8 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
         }
         counter.inc({ destination: destination.name, outcome: 'rejected' });
         const letGo = inFlight.attempt.signal.aborted;
-        await giveUp(taken, letGo ? `event route ${destination.name}: ${host} failing while the process needed the memory the route held` : (err as Error).message);
-        if (letGo) await giveUp(queue.splice(0), `event route ${destination.name}: ${host} failing while the process needed the memory the route held`);
+        await giveUp(taken, letGo ? memoryReason : (err as Error).message);
+        if (letGo) await giveUp(queue.splice(0), memoryReason);
       } finally {
         inFlight = null;
       }
