@@ -130,9 +130,9 @@ function selection(window: Window, config: Config): (received: Received) => Mist
 function delivery(output: Window['output'], config: Config, logger: Logger, sleep: (ms: number) => Promise<void>): { chunk: number; refused: number; send(events: MistEvent[]): Promise<void> } {
   const signal = new AbortController().signal;
   if ('sink' in output) {
-    if (!config.splunk) throw new ConfigError(['--sink splunk: set SPLUNK_HEC_URL and SPLUNK_HEC_TOKEN']);
-    const sink = new HecSink(config.splunk, new HecClient(config.splunk), createMetrics(['splunk'], undefined, { processMetrics: false }).hec!, logger);
-    const settings = { defaultIndex: config.splunk.index, routes: config.normalizer.routes, format: config.splunk.format, version: MISTBRIDGE_VERSION };
+    const splunk = config.splunk!; // parseArgs refused --sink splunk without it
+    const sink = new HecSink(splunk, new HecClient(splunk), createMetrics(['splunk'], undefined, { processMetrics: false }).hec!, logger);
+    const settings = { defaultIndex: splunk.index, routes: config.normalizer.routes, format: splunk.format, version: MISTBRIDGE_VERSION };
     return {
       chunk: CHUNK,
       refused: 0,
@@ -184,6 +184,7 @@ function parseArgs(args: string[], config: Config): Window {
   const routeName = one('--route');
   if ((sink === undefined) === (routeName === undefined)) throw new ConfigError([`name one output: --sink splunk or --route <name>\n${REDELIVER_USAGE}`]);
   if (sink !== undefined && sink !== 'splunk') throw new ConfigError(['--sink: only splunk']);
+  if (sink !== undefined && !config.splunk) throw new ConfigError(['--sink splunk: set SPLUNK_HEC_URL and SPLUNK_HEC_TOKEN']);
   let output: Window['output'] = { sink: 'splunk' };
   if (routeName !== undefined) {
     const route = config.notify.destinations.find((d) => d.name === routeName);
