@@ -185,6 +185,60 @@ async function endToEndEmbedded() {
   await hec.close();
 }
 
+/**
+ * `mistbridge redeliver` on the embedded journal's archive: three windows (a tenth, a half, all of
+ * 120,000 events) re-delivered to a HEC stand-in by the command itself. The command streams (a chunk
+ * delivered before more webhooks are read), so its peak RSS must not grow with the window; its rate
+ * is the Splunk pacing (5,000 events/s) or less.
+ */
+async function redeliverBench() {
+  const hec = await startHec();
+  const dataDir = tmpDir();
+  const mb = await startMistbridge({ DATA_DIR: dataDir, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '50' });
+  const PER_BODY = 500;
+  const BODIES = 240; // 120,000 events
+  const started = Date.now();
+  let seq = 1;
+  const marks = [];
+  for (let i = 0; i < BODIES; i++) {
+    const body = webhookBody(seq, PER_BODY, 5000);
+    seq += PER_BODY;
+    const response = await fetch(`${mb.url}/webhooks/mist`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-mist-signature-v2': sign(body) }, body });
+    if (response.status !== 200) throw new Error(`webhook ${i}: ${response.status}`);
+    marks.push(Date.now());
+    await sleep(5); // received times spread over the run
+  }
+  while (hec.events() < (seq - 1)) await sleep(200);
+  await stop(mb);
+
+  const redeliver = (from, until) =>
+    new Promise((resolve, reject) => {
+      const before = hec.events();
+      const began = performance.now();
+      const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'redeliver', '--from', String(from), '--until', String(until), '--margin', '0', '--sink', 'splunk'], {
+        env: { PATH: process.env.PATH, DATA_DIR: dataDir, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let peak = 0;
+      const poll = setInterval(() => (peak = Math.max(peak, peakRssMb(child.pid) || 0)), 50);
+      child.once('exit', (code) => {
+        clearInterval(poll);
+        if (code !== 0) reject(new Error(`redeliver exited with ${code}`));
+        const seconds = (performance.now() - began) / 1000;
+        resolve({ events: hec.events() - before, seconds, rss: peak });
+      });
+    });
+  // Event times are the received times to the second (webhookBody stamps now): windows of the
+  // first tenth, the first half and all of the bodies.
+  const windows = [];
+  for (const share of [0.1, 0.5, 1]) windows.push({ share, ...(await redeliver(started - 1000, share === 1 ? Date.now() : marks[BODIES * share - 1])) });
+  const all = windows.at(-1);
+  record(`redeliver: events of the whole window (${BODIES} webhooks)`, all.events, 'events', null, `= ${seq - 1}`);
+  record('redeliver: rate to Splunk, whole window', all.events / all.seconds, 'ev/s', null, '<= 5,000 (paced)');
+  for (const w of windows) record(`redeliver: peak RSS, ${w.events} events`, w.rss, 'MB', w === all ? windows[1].rss : null, w === all ? 'flat: twice the half window\'s events' : null);
+  await hec.close();
+}
+
 const TOPICS = ['raw', 'events', 'incidents', 'recoveries', 'dlq', 'inventory', 'backfill'];
 
 async function startBroker() {
@@ -479,6 +533,7 @@ async function main() {
   if (part('ingress')) await ingressBench();
   if (part('normalizer')) normalizerBench();
   if (part('embedded')) await endToEndEmbedded();
+  if (part('redeliver')) await redeliverBench();
   const broker = part('memory') || part('kafka') ? await startBroker() : null;
   if (!broker && (part('memory') || part('kafka'))) console.log('Kafka benchmarks skipped: build the mock broker with test/tools/build.sh');
   if (part('memory')) await memoryBench(broker);

@@ -5,6 +5,4 @@
 set -e
 cd "$(dirname "$0")/.."
 heap=$(node dist/config/heap-flag.js)
-# kafkajs 2.2.4 arms a timer at `-1 - Date.now()` once per connection (tulios/kafkajs#1751): Node
-# ≥ 23 warns and uses 1 ms, which is what kafkajs meant. The warning is noise in every Kafka log.
-exec node --max-semi-space-size=4 --disable-warning=TimeoutNegativeWarning ${heap:+--max-old-space-size=$heap} dist/cli.js "$@"
+exec node --max-semi-space-size=4 ${heap:+--max-old-space-size=$heap} dist/cli.js "$@"

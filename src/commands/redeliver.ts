@@ -10,6 +10,7 @@ import { createMetrics } from '../shared/metrics';
 import { HecClient } from '../sinks/splunk-hec/client';
 import { eventEnvelopes } from '../sinks/splunk-hec/encoder';
 import { HecSink } from '../sinks/splunk-hec/sink';
+import { fullCollection } from '../shared/memory-account';
 import { MISTBRIDGE_VERSION } from '../shared/version';
 import type { Output } from './common';
 import { journalWindow, kafkaWindow, type Received } from './redeliver-source';
@@ -59,12 +60,14 @@ export async function redeliverCommand(args: string[], config: Config, logger: L
     if (source.horizon !== null && low < source.horizon) return refuse(Math.max(retained, source.horizon));
     const target = 'sink' in window.output ? 'Splunk' : `route ${window.output.route.name}`;
     const select = selection(window, config);
+    const tidy = tidier();
     let webhooks = 0;
     if (window.dryRun) {
       const byTopic = new Map<string, number>();
       let events = 0;
       await source.read(async (received) => {
         webhooks++;
+        tidy();
         for (const e of select(received)) {
           events++;
           byTopic.set(canonicalTopic(e.topic), (byTopic.get(canonicalTopic(e.topic)) ?? 0) + 1);
@@ -85,6 +88,7 @@ export async function redeliverCommand(args: string[], config: Config, logger: L
     };
     await source.read(async (received) => {
       webhooks++;
+      tidy();
       pending.push(...select(received));
       progress.webhooks(webhooks);
       if (pending.length >= deliver.chunk) await flush();
@@ -97,6 +101,22 @@ export async function redeliverCommand(args: string[], config: Config, logger: L
   } finally {
     await source.close();
   }
+}
+
+/** Memory in use above which the command collects its garbage at once (what it holds is far less). */
+const COLLECT_ABOVE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Node collects lazily, up to a heap limit sized for the whole machine; the command often runs
+ * inside a pod beside mistbridge (`kubectl exec`), where that would be an OOM kill. What it holds
+ * is a chunk of events: past COLLECT_ABOVE_BYTES in use, the rest is garbage, collected at once.
+ */
+function tidier(): () => void {
+  const collect = fullCollection();
+  return () => {
+    const { heapUsed, external } = process.memoryUsage();
+    if (collect && heapUsed + external > COLLECT_ABOVE_BYTES) collect();
+  };
 }
 
 /** Ids remembered against duplicates (a topic on at both org and site level arrives twice, seconds apart). */

@@ -22,7 +22,7 @@ const SAMPLE_MS = 250;
 const COLLECT_AFTER_MS = 2000;
 
 /** V8's full collection, made callable without starting Node with --expose-gc; null where it cannot be. */
-function fullCollection(): (() => void) | null {
+export function fullCollection(): (() => void) | null {
   try {
     setFlagsFromString('--expose-gc');
     return runInNewContext('gc') as () => void;

@@ -1,7 +1,9 @@
 /**
- * kafkajs (2.2) arms a timer with a negative delay after each broker response; Node runs it at once
- * and, since Node 23, says so on stderr: a stray line among the JSON logs of every Kafka process.
- * That one warning is dropped; every other is printed as Node prints it.
+ * kafkajs 2.2.4 arms a timer at `-1 - Date.now()` (tulios/kafkajs#1751): Node ≥ 23 warns and uses
+ * 1 ms, which is what kafkajs meant. The warning is a stray line among the JSON logs of every Kafka
+ * process and the output of every Kafka command, however Node was started (the image's entry point,
+ * `npx mistbridge`, `kubectl exec`): that one warning is dropped here; every other is printed as
+ * Node prints it.
  */
 export function quietKafkajsTimerWarning(): void {
   process.removeAllListeners('warning');
