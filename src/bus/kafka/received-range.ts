@@ -23,7 +23,7 @@ export const RECEIVED_SLACK_MS = 60_000;
 export class ReceivedRangeReader {
   readonly #bounds: Map<number, { low: bigint; high: bigint }>;
   readonly #probes = new Map<number, { offset: bigint; resolve: (probe: Probe) => void }>();
-  #reading: { open: Set<number>; until: number; each: (message: BusMessage) => Promise<void>; done: () => void; stall: NodeJS.Timeout } | null = null;
+  #reading: { open: Set<number>; until: number; each: (message: BusMessage) => Promise<void>; done: () => void; fail: (err: Error) => void; stall: NodeJS.Timeout; busy: boolean } | null = null;
 
   private constructor(
     private readonly consumer: Consumer,
@@ -76,8 +76,9 @@ export class ReceivedRangeReader {
     const open = new Set([...starts].filter(([partition, start]) => start < this.#bounds.get(partition)!.high).map(([partition]) => partition));
     if (open.size === 0) return;
     await new Promise<void>((resolve, reject) => {
-      const stall = setTimeout(() => reject(new Error(`reading ${this.topic} stalled for ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-      this.#reading = { open, until, each, stall, done: () => (clearTimeout(stall), resolve()) };
+      // A stall is the broker's: the time `each` takes (a destination retrying) is not counted.
+      const stall = setTimeout(() => (this.#reading?.busy ? stall.refresh() : reject(new Error(`reading ${this.topic} stalled for ${STEP_TIMEOUT_MS} ms`))), STEP_TIMEOUT_MS);
+      this.#reading = { open, until, each, stall, busy: false, done: () => (clearTimeout(stall), resolve()), fail: (err) => (clearTimeout(stall), reject(err)) };
       for (const partition of open) this.#seekTo(partition, starts.get(partition)!);
     }).finally(() => (this.#reading = null));
   }
@@ -109,9 +110,16 @@ export class ReceivedRangeReader {
         break;
       }
       const alive = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+      reading.busy = true;
       try {
         await reading.each(bus);
+      } catch (err) {
+        // The caller's failure ends the read (kafkajs would fetch the batch again and again).
+        reading.open.clear();
+        reading.fail(err as Error);
+        return void pause();
       } finally {
+        reading.busy = false;
         clearInterval(alive);
       }
       reading.stall.refresh();
