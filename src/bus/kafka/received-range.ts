@@ -11,7 +11,7 @@ const STEP_TIMEOUT_MS = 60_000;
  * partition: the search starts this much earlier and a partition's read stops only this much
  * later than the window (the exact window is the caller's filter).
  */
-export const RECEIVED_SLACK_MS = 60_000;
+const RECEIVED_SLACK_MS = 60_000;
 
 /**
  * The records of a topic received in a window, by their `received_at` header: each partition's
