@@ -10,8 +10,10 @@ export type Received = { body: Buffer; receivedAt: number };
 export interface ReceivedWindow {
   /** When what is kept begins, when older webhooks were dropped; null when nothing was. */
   readonly horizon: number | null;
-  /** How many webhooks at most the read goes through (for progress). */
+  /** How many webhooks the read goes through (for progress; a few more on Kafka, for clock skew). */
   readonly webhooks: number;
+  /** How many of them were read so far. */
+  readSoFar(): number;
   /** Each webhook received in [low, high], awaited one after the other. */
   read(each: (received: Received) => Promise<void>): Promise<void>;
   close(): Promise<void>;
@@ -35,10 +37,12 @@ export function journalWindow(config: Config, low: number, high: number): Receiv
       if (receivedAt >= low && receivedAt <= high) found.push({ path, ...record.location, receivedAt });
     });
   }
+  let done = 0;
   return {
     // Segments before the oldest kept one were dropped: nothing received before its first record is left.
     horizon: (segments[0]?.start ?? 0) > 0 ? earliest : null,
     webhooks: found.length,
+    readSoFar: () => done,
     async read(each) {
       let fd = -1;
       let opened = '';
@@ -51,6 +55,7 @@ export function journalWindow(config: Config, low: number, high: number): Receiv
           }
           const body = Buffer.allocUnsafe(length);
           readSync(fd, body, 0, length, position);
+          done++;
           await each({ body, receivedAt });
         }
       } finally {
@@ -61,7 +66,7 @@ export function journalWindow(config: Config, low: number, high: number): Receiv
   };
 }
 
-/** The raw topic, each partition from the offset found by binary search on `received_at`. */
+/** The raw topic, each partition's span found by binary search on `received_at`. */
 export async function kafkaWindow(config: Config, low: number, high: number): Promise<ReceivedWindow> {
   const { KafkaBus } = await import('../bus/kafka/kafka-bus');
   const { silentLogger } = await import('../shared/logger');
@@ -75,12 +80,15 @@ export async function kafkaWindow(config: Config, low: number, high: number): Pr
   try {
     reader = await bus.receivedRange(topics.raw);
     const horizon = await reader.horizon();
-    const { starts, records } = await reader.seek(low);
+    const { spans, records } = await reader.range(low, high);
+    let done = 0;
     return {
       horizon,
       webhooks: records,
+      readSoFar: () => done,
       read: (each) =>
-        reader!.read(starts, high, async (message) => {
+        reader!.read(spans, high, async (message) => {
+          done++;
           const receivedAt = Number(message.headers.received_at);
           if (message.value && receivedAt >= low && receivedAt <= high) await each({ body: message.value, receivedAt });
         }),

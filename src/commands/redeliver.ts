@@ -13,7 +13,7 @@ import { HecSink } from '../sinks/splunk-hec/sink';
 import { fullCollection } from '../shared/memory-account';
 import { MISTBRIDGE_VERSION } from '../shared/version';
 import type { Output } from './common';
-import { journalWindow, kafkaWindow, type Received } from './redeliver-source';
+import { journalWindow, kafkaWindow, type Received, type ReceivedWindow } from './redeliver-source';
 
 export const REDELIVER_USAGE = `usage: mistbridge redeliver --from <time> --until <time> (--sink splunk | --route <name>)
          [--topic T]... [--site S]... [--margin <duration>] [--dry-run]
@@ -61,10 +61,9 @@ export async function redeliverCommand(args: string[], config: Config, logger: L
     const target = 'sink' in window.output ? 'Splunk' : `route ${window.output.route.name}`;
     const select = selection(window, config);
     const tidy = tidier();
-    let webhooks = 0;
     if (window.dryRun) {
       const byTopic = new Map<string, number>();
-      let events = 0;
+      let [webhooks, events] = [0, 0];
       await source.read(async (received) => {
         webhooks++;
         tidy();
@@ -78,7 +77,7 @@ export async function redeliverCommand(args: string[], config: Config, logger: L
     }
 
     // Streamed: a chunk of selected events is delivered (paced) before more webhooks are read.
-    const progress = new Progress(source.webhooks, out, options.terminal);
+    const progress = new Progress(source, out, options.terminal);
     const deliver = delivery(window.output, config, logger, sleep);
     const pending: MistEvent[] = [];
     const flush = async (): Promise<void> => {
@@ -87,10 +86,8 @@ export async function redeliverCommand(args: string[], config: Config, logger: L
       progress.events(chunk.length);
     };
     await source.read(async (received) => {
-      webhooks++;
       tidy();
       pending.push(...select(received));
-      progress.webhooks(webhooks);
       if (pending.length >= deliver.chunk) await flush();
     });
     await flush();
@@ -241,17 +238,16 @@ export function parseDuration(value: string): number {
 }
 
 /**
- * Progress on a terminal: a bar of the webhooks read (of at most `total`), the events delivered,
+ * Progress on a terminal: a bar of the webhooks read (of those the window may hold), the events delivered,
  * their rate and an ETA; on anything else, a plain line every 5 s.
  */
 class Progress {
   readonly #began = performance.now();
-  #read = 0;
   #delivered = 0;
   #lastLine = 0;
 
   constructor(
-    private readonly total: number,
+    private readonly source: Pick<ReceivedWindow, 'webhooks' | 'readSoFar'>,
     private readonly out: Output,
     /** Writes to a terminal, when stderr is one. */
     private readonly terminal?: (text: string) => void,
@@ -261,17 +257,14 @@ class Progress {
     return this.#delivered;
   }
 
-  webhooks(read: number): void {
-    this.#read = read;
-  }
-
   events(n: number): void {
     this.#delivered += n;
     const elapsed = (performance.now() - this.#began) / 1000;
     const rate = elapsed > 0 ? this.#delivered / elapsed : 0;
-    const fraction = this.total > 0 ? Math.min(1, this.#read / this.total) : 1;
+    const [read, total] = [this.source.readSoFar(), this.source.webhooks];
+    const fraction = total > 0 ? Math.min(1, read / total) : 1;
     const eta = fraction > 0 ? Math.round((elapsed * (1 - fraction)) / fraction) : 0;
-    const line = `${this.#delivered} events, ${this.#read}/${this.total} webhooks read, ${Math.round(rate)}/s, ETA ${eta}s`;
+    const line = `${this.#delivered} events, ${read}/${total} webhooks read, ${Math.round(rate)}/s, ETA ${eta}s`;
     if (this.terminal) {
       const filled = Math.round(fraction * 30);
       this.terminal(`\r[${'#'.repeat(filled)}${' '.repeat(30 - filled)}] ${line} `);

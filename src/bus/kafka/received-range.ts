@@ -13,17 +13,20 @@ const STEP_TIMEOUT_MS = 60_000;
  */
 const RECEIVED_SLACK_MS = 60_000;
 
+/** Offsets [start, end) of one partition. */
+export type Span = { start: bigint; end: bigint };
+
 /**
  * The records of a topic received in a window, by their `received_at` header: each partition's
- * first offset found by binary search (a seek and one fetch per probe: the test broker, like old
- * brokers, answers no timestamp lookup, and the header is what the ingress stamped), then read
- * forward until past the window or at the end offsets of the opening. A private group that never
- * commits; the reader pauses every partition it is not looking at.
+ * first and last offsets found by binary search (a seek and one fetch per probe: the test broker,
+ * like old brokers, answers no timestamp lookup, and the header is what the ingress stamped), then
+ * read forward until past the window. A private group that never commits; the reader pauses every
+ * partition it is not looking at.
  */
 export class ReceivedRangeReader {
   readonly #bounds: Map<number, { low: bigint; high: bigint }>;
   readonly #probes = new Map<number, { offset: bigint; resolve: (probe: Probe) => void }>();
-  #reading: { open: Set<number>; until: number; each: (message: BusMessage) => Promise<void>; done: () => void; fail: (err: Error) => void; stall: NodeJS.Timeout; busy: boolean } | null = null;
+  #reading: { open: Set<number>; ends: Map<number, bigint>; until: number; each: (message: BusMessage) => Promise<void>; done: () => void; fail: (err: Error) => void; stall: NodeJS.Timeout; busy: boolean } | null = null;
 
   private constructor(
     private readonly consumer: Consumer,
@@ -54,32 +57,36 @@ export class ReceivedRangeReader {
     return firsts.length > 0 ? Math.max(...firsts.map((p) => p.receivedAt)) : null;
   }
 
-  /** Per partition, where records received from `from` (less the slack) begin; and how many records lie from there to the end. */
-  async seek(from: number): Promise<{ starts: Map<number, bigint>; records: number }> {
-    const starts = new Map<number, bigint>();
+  /**
+   * Per partition, the offsets of the records received in [from, until], widened by the slack at
+   * both ends (two binary searches), and how many records that is.
+   */
+  async range(from: number, until: number): Promise<{ spans: Map<number, Span>; records: number }> {
+    const spans = new Map<number, Span>();
     await Promise.all(
       [...this.#bounds].map(async ([partition, b]) => {
-        starts.set(partition, await firstReceivedAtOrAfter(b.low, b.high, from - RECEIVED_SLACK_MS, (offset) => this.#probe(partition, offset)));
+        const search = (target: number, low: bigint): Promise<bigint> => firstReceivedAtOrAfter(low, b.high, target, (offset) => this.#probe(partition, offset));
+        const start = await search(from - RECEIVED_SLACK_MS, b.low);
+        spans.set(partition, { start, end: await search(until + RECEIVED_SLACK_MS + 1, start) });
       }),
     );
     let records = 0;
-    for (const [partition, start] of starts) records += Number(this.#bounds.get(partition)!.high - start);
-    return { starts, records };
+    for (const { start, end } of spans.values()) records += Number(end - start);
+    return { spans, records };
   }
 
   /**
-   * Every record from `starts` to the end offsets of the opening, partition by partition until one
-   * is received after `until` plus the slack. `each` is awaited (its pace is the read's pace); the
-   * group is kept alive meanwhile.
+   * Every record of the spans, partition by partition until one is received after `until` plus the
+   * slack. `each` is awaited (its pace is the read's pace); the group is kept alive meanwhile.
    */
-  async read(starts: Map<number, bigint>, until: number, each: (message: BusMessage) => Promise<void>): Promise<void> {
-    const open = new Set([...starts].filter(([partition, start]) => start < this.#bounds.get(partition)!.high).map(([partition]) => partition));
+  async read(spans: Map<number, Span>, until: number, each: (message: BusMessage) => Promise<void>): Promise<void> {
+    const open = new Set([...spans].filter(([, span]) => span.start < span.end).map(([partition]) => partition));
     if (open.size === 0) return;
     await new Promise<void>((resolve, reject) => {
       // A stall is the broker's: the time `each` takes (a destination retrying) is not counted.
       const stall = setTimeout(() => (this.#reading?.busy ? stall.refresh() : reject(new Error(`reading ${this.topic} stalled for ${STEP_TIMEOUT_MS} ms`))), STEP_TIMEOUT_MS);
-      this.#reading = { open, until, each, stall, busy: false, done: () => (clearTimeout(stall), resolve()), fail: (err) => (clearTimeout(stall), reject(err)) };
-      for (const partition of open) this.#seekTo(partition, starts.get(partition)!);
+      this.#reading = { open, ends: new Map([...spans].map(([partition, span]) => [partition, span.end])), until, each, stall, busy: false, done: () => (clearTimeout(stall), resolve()), fail: (err) => (clearTimeout(stall), reject(err)) };
+      for (const partition of open) this.#seekTo(partition, spans.get(partition)!.start);
     }).finally(() => (this.#reading = null));
   }
 
@@ -100,12 +107,12 @@ export class ReceivedRangeReader {
     }
     const reading = this.#reading;
     if (!reading?.open.has(partition)) return void pause();
-    const high = this.#bounds.get(partition)!.high;
+    const end = reading.ends.get(partition)!;
     for (const message of batch.messages) {
       if (!reading.open.has(partition) || isStale()) break;
       const bus = toBusMessage(batch.topic, partition, message);
       const offset = BigInt(message.offset);
-      if (offset >= high || receivedAt(bus) > reading.until + RECEIVED_SLACK_MS) {
+      if (offset >= end || receivedAt(bus) > reading.until + RECEIVED_SLACK_MS) {
         reading.open.delete(partition);
         break;
       }
@@ -123,7 +130,7 @@ export class ReceivedRangeReader {
         clearInterval(alive);
       }
       reading.stall.refresh();
-      if (offset === high - 1n) reading.open.delete(partition);
+      if (offset === end - 1n) reading.open.delete(partition);
     }
     if (!reading.open.has(partition)) pause();
     if (reading.open.size === 0) reading.done();
