@@ -39,7 +39,7 @@ export class ReceivedRangeReader {
   static async open(kafka: Kafka, admin: Admin, sessionTimeoutMs: number, topic: string): Promise<ReceivedRangeReader> {
     const bounds = await admin.fetchTopicOffsets(topic);
     // A short fetch wait: with every partition paused, kafkajs sleeps that long before it fetches again.
-    const consumer = kafka.consumer({ groupId: `mistbridge-range-${randomUUID()}`, sessionTimeout: sessionTimeoutMs, heartbeatInterval: 1000, maxWaitTimeInMs: 100 });
+    const consumer = kafka.consumer({ groupId: `mistbridge-range-${randomUUID()}`, sessionTimeout: sessionTimeoutMs, heartbeatInterval: 1000, maxWaitTimeInMs: 10 });
     const reader = new ReceivedRangeReader(consumer, topic, bounds);
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
