@@ -6,6 +6,7 @@
  * Node prints it.
  */
 export function quietKafkajsTimerWarning(): void {
+  if (process.listenerCount('warning') === 0) return; // --no-warnings: Node prints none anyway
   process.removeAllListeners('warning');
   process.on('warning', (warning) => {
     if (warning.name === 'TimeoutNegativeWarning') return;

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { deadLetter } from '../../../src/dlq/dead-letter';
 import { incidentCodec, type Incident } from '../../../src/domain/incident';
 import { LabelLimiter } from '../../../src/shared/label-limiter';
@@ -123,5 +125,14 @@ describe('dead letters (CONTRACT section 4)', () => {
     const letter = JSON.parse(deadLetter('splunk', 'hec_rejected', 'x', source, { now: 1, maxValueBytes: 10 }).value!.toString());
     expect(letter.truncated).toBe(true);
     expect(Buffer.from(letter.value_base64, 'base64')).toHaveLength(10);
+  });
+});
+
+describe('warnings (src/shared/warnings.ts)', () => {
+  const script = `require(${JSON.stringify(join(__dirname, '..', '..', '..', 'dist', 'shared', 'warnings.js'))}).quietKafkajsTimerWarning(); setTimeout(() => undefined, -1 - Date.now()); process.emitWarning('kept', 'OtherWarning');`;
+  it("drops kafkajs' negative timer warning, prints every other, and prints none with --no-warnings", () => {
+    const run = (flags: string[]) => spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' }).stderr;
+    expect(run([])).toMatch(/^\(node:\d+\) OtherWarning: kept\n$/);
+    expect(run(['--no-warnings'])).toBe('');
   });
 });
