@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Journal, scanSegment } from '../bus/embedded/journal';
 import { topicNames } from '../bus/topics';
 import type { Config } from '../config/config';
+import { CommandError } from './common';
 
 export type Received = { body: Buffer; receivedAt: number };
 
@@ -50,7 +51,14 @@ export function journalWindow(config: Config, low: number, high: number): Receiv
         for (const { path, position, length, receivedAt } of found) {
           if (opened !== path) {
             if (fd >= 0) closeSync(fd);
-            fd = openSync(path, 'r');
+            fd = -1;
+            try {
+              fd = openSync(path, 'r');
+            } catch (err) {
+              // A running process dropped it (RAW_RETENTION_S, RAW_RETENTION_BYTES, a full disk) since the scan.
+              if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CommandError(`webhooks received from ${new Date(receivedAt).toISOString()} were dropped from the journal's archive while being read (retention): what was delivered so far stays; run again with a later --from`);
+              throw err;
+            }
             opened = path;
           }
           const body = Buffer.allocUnsafe(length);

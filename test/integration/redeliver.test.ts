@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redeliverCommand } from '../../src/commands/redeliver';
+import { journalWindow } from '../../src/commands/redeliver-source';
 import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/shared/logger';
 import { FakeChat } from '../helpers/fake-chat';
@@ -93,5 +94,19 @@ describe('mistbridge redeliver (embedded)', () => {
     const stateAfter = existsSync(incidents) ? readdirSync(incidents).map((f) => readFileSync(join(incidents, f), 'utf8')).join('|') : '';
     expect(stateAfter).toBe(stateBefore);
     await hec.stop();
+  });
+
+  it('says so when a running process drops a segment of the archive while it is being read', async () => {
+    const pipeline = await startPipeline({});
+    try {
+      expect((await postWebhook(pipeline.url, alarmAt(Date.now(), 'aaaaaa000009'))).status).toBe(200);
+    } finally {
+      await pipeline.stop();
+    }
+    const source = journalWindow(loadConfig({ DATA_DIR: pipeline.dataDir, MIST_WEBHOOK_SECRET: SECRET }, { roles: [] }), 0, Date.now());
+    expect(source.webhooks).toBe(1);
+    const raw = join(pipeline.dataDir, 'raw');
+    for (const file of readdirSync(raw)) if (file.endsWith('.log')) rmSync(join(raw, file));
+    await expect(source.read(async () => undefined)).rejects.toThrow(/were dropped from the journal's archive while being read \(retention\).*run again with a later --from/);
   });
 });
