@@ -67,7 +67,7 @@ describe('event routes (CONTRACT section 10)', () => {
   it('a chat outage on a route never makes the ingress answer 503; what cannot wait is dead-lettered with the route named', async () => {
     const file = config(`notify:\n  routes:\n    - name: zones-chat\n      kind: slack\n      destination: ${chat.url}/slack\n      events: { topic: zone }\n`);
     chat.down = 503;
-    const pipeline = await startPipeline({ MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '0', INGRESS_MAX_BACKLOG_BYTES: String(4 * 1024 * 1024) });
+    const pipeline = await startPipeline({ MISTBRIDGE_CONFIG: file, NOTIFY_GROUP_S: '0', INGRESS_MAX_BACKLOG_BYTES: String(4 * 1024 * 1024), DRAIN_TIMEOUT_MS: '300' }); // the stop: its route still failing, nothing to wait for
     try {
       await eventually(() => pipeline.notify.every((n) => n.ready()), 'route consumer ready');
       // 1,500 zone events (beyond the route's 1,000 queued) while the chat answers 503
