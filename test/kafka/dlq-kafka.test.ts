@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventIdsOf } from '../helpers/events';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
-import { eventually, sample } from '../helpers/fixtures';
+import { FakeChat } from '../helpers/fake-chat';
+import { eventually, sample, sampleJson } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { SECRET, postWebhook } from '../helpers/pipeline';
 import { CLI, startProcess } from '../helpers/process';
@@ -18,14 +19,23 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
 (unavailable ? describe.skip : describe)('mistbridge dlq on Kafka', () => {
   jest.setTimeout(180_000);
 
-  it('lists mist.dlq and redrives a letter by producing it back: delivered once (and, with KAFKA_OCSF, writes the OCSF events to mist.ocsf; redeliver reads the raw topic)', async () => {
+  it('lists mist.dlq and redrives a letter by producing it back: delivered once (and, with KAFKA_OCSF, writes the OCSF events to mist.ocsf; redeliver reads the raw topic; an event route loses nothing to a kill -9)', async () => {
     const broker = await new KafkaBroker().start(1, TEST_TOPICS);
     const hec = await new FakeHec().start();
     const env = { KAFKA_BROKERS: broker.bootstrap, KAFKA_IDEMPOTENT: 'false', KAFKA_SESSION_TIMEOUT_MS: '6000' };
-    const p = await startProcess({ ...env, KAFKA_OCSF: 'true', MIST_WEBHOOK_SECRET: SECRET, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' }, ['run', '--roles', 'ingress,normalizer,splunk,correlator']); // the stages a Splunk letter passes, and the correlator, whose process serves /api/dlq: each consumer group joins the test broker in seconds
+    // An event route whose destination is down until the process was killed -9 (see the end)
+    const chat = await new FakeChat().start();
+    chat.down = 503;
+    const yaml = join(mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-routes-')), 'mistbridge.yaml');
+    writeFileSync(yaml, `notify:\n  routes:\n    - name: zones\n      kind: webhook\n      destination: ${chat.url}/zones\n      events: { topic: zone }\n      rate_per_s: 50\n`);
+    const routeEnv = { MISTBRIDGE_CONFIG: yaml, NOTIFY_RETRY_MAX_MS: '200', MIST_WEBHOOK_SECRET: SECRET };
+    const p = await startProcess({ ...env, ...routeEnv, KAFKA_OCSF: 'true', DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' }, ['run', '--roles', 'ingress,normalizer,splunk,correlator,notify']); // the stages a Splunk letter passes, the correlator, whose process serves /api/dlq, and an event route: each consumer group joins the test broker in seconds
+    let after: Awaited<ReturnType<typeof startProcess>> | null = null;
     const cli = (args: string[]) => spawnSync(process.execPath, [CLI, 'dlq', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 60_000 });
     try {
       await eventually(async () => (await fetch(`${p.adminUrl}/readyz`).catch(() => null))?.status === 200, 'joined', 60_000);
+      const zone = sampleJson('zone__asset-enter-schema.json');
+      expect((await postWebhook(p.url, JSON.stringify({ ...zone, events: zone.events.map((e) => ({ ...e, name: 'badge-kafka', timestamp: Math.floor(Date.now() / 1000) })) }))).status).toBe(200);
       hec.script.push(HEC_REPLIES.incorrectIndex(0));
       const body = sample('alarms__switch-down-alarmdef.json');
       const [eventId] = eventIdsOf([body]);
@@ -65,7 +75,7 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
       await eventually(() => hec.events().some((e) => e.event.event_id === freshId), 'the fresh alarm delivered', 60_000);
       hec.indexed.splice(0);
       const redelivered = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'redeliver', '--from', String(now - 3_600_000), '--until', String(now), '--sink', 'splunk'], { env: { PATH: process.env.PATH ?? '', ...env, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token } });
+        const child = spawn(process.execPath, [CLI, 'redeliver', '--from', String(now - 3_600_000), '--until', String(now), '--topic', 'alarms', '--sink', 'splunk'], { env: { PATH: process.env.PATH ?? '', ...env, SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token } });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -74,9 +84,23 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
       });
       expect(redelivered).toMatchObject({ status: 0, stdout: 'redelivered 1 of 1 events to Splunk\n' });
       expect(hec.events().map((e) => e.event.event_id)).toEqual([freshId]);
+
+      // The event route on Kafka: its destination refused the zone event all along; a kill -9, then a
+      // notify process with the destination back sends it (the batch was never committed)
+      expect(chat.received.filter((r) => r.path === '/zones').length).toBeGreaterThan(1);
+      expect(chat.delivered('/zones')).toEqual([]);
+      p.child.kill('SIGKILL');
+      await p.exited;
+      chat.down = null;
+      after = await startProcess({ ...env, ...routeEnv, DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')) }, ['run', '--roles', 'notify']);
+      await eventually(() => chat.delivered('/zones').length === 1, 'the zone event sent after the restart', 60_000);
+      expect(JSON.stringify(chat.delivered('/zones')[0])).toContain('badge-kafka');
     } finally {
       p.child.kill('SIGKILL');
       await p.exited;
+      after?.child.kill('SIGKILL');
+      await after?.exited;
+      await chat.stop();
       await hec.stop();
       await broker.stop();
     }
