@@ -124,12 +124,14 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
 
   // Under memory pressure the route lets go: a message that keeps failing is abandoned (the sender
   // then gives up the queue too), and what its rate cap cannot send within PRESSURE_BACKLOG_S is given up now.
-  const watch = setInterval(() => {
+  // Looked at on a timer and at every batch (a burst must not outrun the timer).
+  const letGoIfPressed = (): void => {
     if (!pressed()) return;
     if (inFlight?.failing) inFlight.attempt.abort();
     const keep = Math.max(CHAT_MAX_EVENTS, destination.ratePerS * PRESSURE_BACKLOG_S);
     if (queue.length > keep) void giveUp(queue.splice(keep), `event route ${destination.name}: more waiting for ${host} than its rate cap sends in ${PRESSURE_BACKLOG_S} s while the process needed the memory the route held`);
-  }, 250);
+  };
+  const watch = setInterval(letGoIfPressed, 250);
   watch.unref();
 
   // The sender: at most ratePerS messages a second; chat waits NOTIFY_GROUP_S to group.
@@ -192,11 +194,13 @@ export async function startEventRoute(deps: RoleDeps, destination: NotifyDestina
         const event = decodeOrDeadLetter(codec, { ...message, value: message.value }, dead, letter);
         if (!event || !eventMatches(destination.events, event)) continue;
         if (stopping.signal.aborted) dead.push(letter('notify_rejected', stopReason, message));
+        else if (inFlight?.failing && pressed()) dead.push(letter('notify_rejected', memoryReason, message));
         else if (queue.length >= MAX_QUEUED) dead.push(letter('notify_rejected', `event route ${destination.name}: ${MAX_QUEUED} events waiting for ${host}; this one dead-lettered (the route never holds the pipeline back)`, message));
         else sending.push(new Promise<void>((resolve, reject) => queue.push({ event, source: message, settle: { resolve, reject } })));
       }
       await sendDeadLetters(context.produce, deps, 'notify', dead);
       if (sending.length > 0) context.defer(Promise.all(sending));
+      letGoIfPressed();
       wake?.();
     },
   });
