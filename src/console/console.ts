@@ -99,21 +99,10 @@ export interface SummaryDeps {
   doctor: boolean;
 }
 
-/** Dead letters are counted at most this often (on Kafka, counting reads the DLQ topic). */
-const DLQ_COUNT_EVERY_MS = 5000;
-
 export function summaryApi(deps: SummaryDeps): Router {
   const router = Router();
-  let counted: { at: number; waiting: Promise<number> } | null = null;
-  const deadLetters = (): Promise<number> | null => {
-    if (!deps.dlq) return null;
-    if (!counted || performance.now() - counted.at >= DLQ_COUNT_EVERY_MS) {
-      const waiting = deps.dlq.letters().then((letters) => letters.filter((l) => l.redriven_at === null).length);
-      waiting.catch(() => (counted = null)); // a failed count is tried again at the next request
-      counted = { at: performance.now(), waiting };
-    }
-    return counted.waiting;
-  };
+  // On Kafka the letters come from the DLQ access's shared, reused read (kafkaDlq).
+  const deadLetters = async (): Promise<number | null> => (deps.dlq ? (await deps.dlq.letters()).filter((l) => l.redriven_at === null).length : null);
   router.get('/summary', async (_req, res, next) => {
     try {
       const report = await deps.readiness.report();
