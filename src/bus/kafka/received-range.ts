@@ -20,13 +20,16 @@ export type Span = { start: bigint; end: bigint };
  * The records of a topic received in a window, by their `received_at` header: each partition's
  * first and last offsets found by binary search (a seek and one fetch per probe: the test broker,
  * like old brokers, answers no timestamp lookup, and the header is what the ingress stamped), then
- * read forward until past the window. A private group that never commits; the reader pauses every
- * partition it is not looking at.
+ * read forward until past the window. It is also the one reader of a whole topic (snapshots, the
+ * DLQ: `whole()`, topic-reader.ts). A private group that never commits, joined at the first look;
+ * the reader pauses every partition it is not looking at.
  */
 export class ReceivedRangeReader {
   readonly #bounds: Map<number, { low: bigint; high: bigint }>;
   readonly #probes = new Map<number, { offset: bigint; resolve: (probe: Probe) => void }>();
   #reading: { open: Set<number>; ends: Map<number, bigint>; until: number; each: (message: BusMessage) => Promise<void>; done: () => void; fail: (err: Error) => void; stall: NodeJS.Timeout; busy: boolean } | null = null;
+
+  #running: Promise<void> | null = null;
 
   private constructor(
     private readonly consumer: Consumer,
@@ -36,15 +39,24 @@ export class ReceivedRangeReader {
     this.#bounds = new Map(bounds.map((b) => [b.partition, { low: BigInt(b.low), high: BigInt(b.high) }]));
   }
 
+  /** A reader of `topic` as it is now; it joins its group only when it first looks at a record. */
   static async open(kafka: Kafka, admin: Admin, sessionTimeoutMs: number, topic: string): Promise<ReceivedRangeReader> {
-    const bounds = await admin.fetchTopicOffsets(topic);
     // A short fetch wait: with every partition paused, kafkajs sleeps that long before it fetches again.
     const consumer = kafka.consumer({ groupId: `mistbridge-range-${randomUUID()}`, sessionTimeout: sessionTimeoutMs, heartbeatInterval: 1000, maxWaitTimeInMs: 10 });
-    const reader = new ReceivedRangeReader(consumer, topic, bounds);
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatch: (payload) => reader.#onBatch(payload) });
-    return reader;
+    return new ReceivedRangeReader(consumer, topic, await admin.fetchTopicOffsets(topic));
+  }
+
+  #start(): Promise<void> {
+    return (this.#running ??= (async () => {
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+      await this.consumer.run({ autoCommit: false, eachBatch: (payload) => this.#onBatch(payload) });
+    })());
+  }
+
+  /** Every record of the topic (or of some partitions) as of the opening. */
+  whole(partitions?: number[]): Map<number, Span> {
+    return new Map([...this.#bounds].filter(([partition]) => !partitions || partitions.includes(partition)).map(([partition, b]) => [partition, { start: b.low, end: b.high }]));
   }
 
   /**
@@ -82,6 +94,7 @@ export class ReceivedRangeReader {
   async read(spans: Map<number, Span>, until: number, each: (message: BusMessage) => Promise<void>): Promise<void> {
     const open = new Set([...spans].filter(([, span]) => span.start < span.end).map(([partition]) => partition));
     if (open.size === 0) return;
+    await this.#start();
     await new Promise<void>((resolve, reject) => {
       // A stall is the broker's: the time `each` takes (a destination retrying) is not counted.
       const stall = setTimeout(() => (this.#reading?.busy ? stall.refresh() : reject(new Error(`reading ${this.topic} stalled for ${STEP_TIMEOUT_MS} ms`))), STEP_TIMEOUT_MS);
@@ -91,7 +104,7 @@ export class ReceivedRangeReader {
   }
 
   async close(): Promise<void> {
-    await this.consumer.disconnect();
+    if (this.#running) await this.consumer.disconnect();
   }
 
   async #onBatch({ batch, pause, heartbeat, isStale }: EachBatchPayload): Promise<void> {
@@ -108,36 +121,41 @@ export class ReceivedRangeReader {
     const reading = this.#reading;
     if (!reading?.open.has(partition)) return void pause();
     const end = reading.ends.get(partition)!;
-    for (const message of batch.messages) {
-      if (!reading.open.has(partition) || isStale()) break;
-      const bus = toBusMessage(batch.topic, partition, message);
-      const offset = BigInt(message.offset);
-      if (offset >= end || receivedAt(bus) > reading.until + RECEIVED_SLACK_MS) {
-        reading.open.delete(partition);
-        break;
+    // The group is kept alive while `each` takes its time (a destination retrying).
+    const alive = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+    try {
+      for (const message of batch.messages) {
+        if (!reading.open.has(partition) || isStale()) break;
+        const bus = toBusMessage(batch.topic, partition, message);
+        const offset = BigInt(message.offset);
+        if (offset >= end || receivedAt(bus) > reading.until + RECEIVED_SLACK_MS) {
+          reading.open.delete(partition);
+          break;
+        }
+        reading.busy = true;
+        try {
+          await reading.each(bus);
+        } catch (err) {
+          // The caller's failure ends the read (kafkajs would fetch the batch again and again).
+          reading.open.clear();
+          reading.fail(err as Error);
+          break;
+        } finally {
+          reading.busy = false;
+        }
+        reading.stall.refresh();
+        if (offset === end - 1n) reading.open.delete(partition);
       }
-      const alive = setInterval(() => void heartbeat().catch(() => undefined), 1000);
-      reading.busy = true;
-      try {
-        await reading.each(bus);
-      } catch (err) {
-        // The caller's failure ends the read (kafkajs would fetch the batch again and again).
-        reading.open.clear();
-        reading.fail(err as Error);
-        return void pause();
-      } finally {
-        reading.busy = false;
-        clearInterval(alive);
-      }
-      reading.stall.refresh();
-      if (offset === end - 1n) reading.open.delete(partition);
+    } finally {
+      clearInterval(alive);
     }
     if (!reading.open.has(partition)) pause();
     if (reading.open.size === 0) reading.done();
   }
 
   /** The first record at or after `offset` of a partition (which is paused again after). */
-  #probe(partition: number, offset: bigint): Promise<Probe> {
+  async #probe(partition: number, offset: bigint): Promise<Probe> {
+    await this.#start();
     return new Promise<Probe>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer from ${this.topic}[${partition}] at offset ${offset} in ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
       this.#probes.set(partition, { offset, resolve: (probe) => (clearTimeout(timer), resolve(probe)) });
