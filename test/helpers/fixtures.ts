@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const SAMPLES_DIR = join(__dirname, '..', 'fixtures', 'samples');
@@ -38,4 +39,11 @@ export async function allPages<T>(url: string, init: RequestInit = {}): Promise<
     next = link ? `${origin}${link[1]}` : null;
   }
   return { records, pages };
+}
+
+/** `text` written to `name` in a new temporary directory (a YAML config, a secrets file); its path. */
+export function tempFile(name: string, text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'mistbridge-file-')), name);
+  writeFileSync(path, text);
+  return path;
 }

@@ -1,10 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MistEvent } from '../../src/domain/mist-event';
 import { eventBodies, eventMatches } from '../../src/notify/event-route';
 import { FakeChat } from '../helpers/fake-chat';
-import { eventually, sampleJson } from '../helpers/fixtures';
+import { eventually, sampleJson, tempFile } from '../helpers/fixtures';
 import { SECRET, metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
 import { startProcess } from '../helpers/process';
 
@@ -14,11 +14,7 @@ const zoneBody = (patch: Record<string, unknown>): string => {
   return JSON.stringify({ ...body, events: body.events.map((e) => ({ ...e, timestamp: Math.floor(Date.now() / 1000), ...patch })) });
 };
 
-function config(routes: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'mistbridge-routes-')), 'mistbridge.yaml');
-  writeFileSync(path, routes);
-  return path;
-}
+const config = (routes: string): string => tempFile('mistbridge.yaml', routes);
 
 describe('event routes (CONTRACT section 10)', () => {
   jest.setTimeout(60_000);

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { redeliverCommand } from '../../src/commands/redeliver';
 import { journalWindow } from '../../src/commands/redeliver-source';
@@ -8,7 +7,7 @@ import { loadConfig } from '../../src/config/load';
 import { silentLogger } from '../../src/shared/logger';
 import { FakeChat } from '../helpers/fake-chat';
 import { FakeHec } from '../helpers/fake-hec';
-import { eventually, sampleJson } from '../helpers/fixtures';
+import { eventually, sampleJson, tempFile } from '../helpers/fixtures';
 import { SECRET, postWebhook, startPipeline } from '../helpers/pipeline';
 import { CLI } from '../helpers/process';
 
@@ -77,8 +76,7 @@ describe('mistbridge redeliver (embedded)', () => {
 
     // --route: one event route only, its filter applied, one POST per event for a generic webhook
     const chat = await new FakeChat().start();
-    const yaml = join(mkdtempSync(join(tmpdir(), 'mistbridge-redeliver-')), 'mistbridge.yaml');
-    writeFileSync(yaml, `notify:\n  routes:\n    - name: switches\n      kind: webhook\n      destination: ${chat.url}/switches\n      events: { topic: alarms }\n      rate_per_s: 100\n`);
+    const yaml = tempFile('mistbridge.yaml', `notify:\n  routes:\n    - name: switches\n      kind: webhook\n      destination: ${chat.url}/switches\n      events: { topic: alarms }\n      rate_per_s: 100\n`);
     const lines: string[] = [];
     const terminal: string[] = [];
     const config = loadConfig({ ...env, MISTBRIDGE_CONFIG: yaml }, { roles: [] });

@@ -1,8 +1,6 @@
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { renameSync, writeFileSync } from 'node:fs';
 import { FakeHec } from '../helpers/fake-hec';
-import { eventually, sample, sampleJson } from '../helpers/fixtures';
+import { eventually, sample, sampleJson, tempFile } from '../helpers/fixtures';
 import { capturingLogger, metricSum, postWebhook, startPipeline } from '../helpers/pipeline';
 
 /**
@@ -15,11 +13,7 @@ const ORG_B = '2818e386-8dec-2562-9ede-5b8a0fbbdc71';
 const alarm = sample('alarms__device-down-alarmdef.json');
 const ofOrgB = JSON.stringify({ ...sampleJson('alarms__device-down-alarmdef.json'), events: sampleJson('alarms__device-down-alarmdef.json').events.map((e) => ({ ...e, org_id: ORG_B, site_id: undefined })) });
 
-function secretsFile(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'mistbridge-secrets-')), 'secrets');
-  writeFileSync(path, text);
-  return path;
-}
+const secretsFile = (text: string): string => tempFile('secrets', text);
 
 describe('tenant paths and keyed secrets', () => {
   jest.setTimeout(30_000);

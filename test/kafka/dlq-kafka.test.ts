@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventIdsOf } from '../helpers/events';
 import { FakeHec, HEC_REPLIES } from '../helpers/fake-hec';
 import { FakeChat } from '../helpers/fake-chat';
-import { eventually, sample, sampleJson } from '../helpers/fixtures';
+import { eventually, sample, sampleJson, tempFile } from '../helpers/fixtures';
 import { KafkaBroker, TEST_TOPICS, kafkaBrokerAvailability } from '../helpers/kafka-broker';
 import { SECRET, postWebhook } from '../helpers/pipeline';
 import { CLI, startProcess } from '../helpers/process';
@@ -26,8 +26,7 @@ if (unavailable) console.warn(`skipping Kafka tests: ${unavailable}`);
     // An event route whose destination is down until the process was killed -9 (see the end)
     const chat = await new FakeChat().start();
     chat.down = 503;
-    const yaml = join(mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-routes-')), 'mistbridge.yaml');
-    writeFileSync(yaml, `notify:\n  routes:\n    - name: zones\n      kind: webhook\n      destination: ${chat.url}/zones\n      events: { topic: zone }\n      rate_per_s: 50\n`);
+    const yaml = tempFile('mistbridge.yaml', `notify:\n  routes:\n    - name: zones\n      kind: webhook\n      destination: ${chat.url}/zones\n      events: { topic: zone }\n      rate_per_s: 50\n`);
     const routeEnv = { MISTBRIDGE_CONFIG: yaml, NOTIFY_RETRY_MAX_MS: '200', MIST_WEBHOOK_SECRET: SECRET };
     const p = await startProcess({ ...env, ...routeEnv, KAFKA_OCSF: 'true', DATA_DIR: mkdtempSync(join(tmpdir(), 'mistbridge-kdlq-')), SPLUNK_HEC_URL: hec.url, SPLUNK_HEC_TOKEN: hec.token, SPLUNK_HEC_LINGER_MS: '20' }, ['run', '--roles', 'ingress,normalizer,splunk,correlator,notify']); // the stages a Splunk letter passes, the correlator, whose process serves /api/dlq, and an event route: each consumer group joins the test broker in seconds
     let after: Awaited<ReturnType<typeof startProcess>> | null = null;
