@@ -18,14 +18,16 @@ export const seenOf = (incident: Incident): SeenIncident => ({ incident_id: inci
 /**
  * The transitions a batch of incident writes makes, in order, collapsed per incident: an incident
  * that opened and resolved within the batch (the grouping window) is one `resolved`. Versions
- * only grow per key, so a redelivered or older write changes nothing. Updates (a new event on an
+ * only grow per incident, so a redelivered or older write changes nothing. Updates (a new event on an
  * open incident) are not transitions.
  */
 export function transitionsOf(writes: Incident[], seen: Seen): Transition[] {
   const out = new Map<string, Transition>();
   for (const incident of writes) {
     const before = seen.get(incident.key);
-    if (before && before.version >= incident.version) continue;
+    // Versions are compared within one incident: a key forgotten (its tombstone compacted away
+    // before this destination read it) starts its next incident at version 1.
+    if (before && before.incident_id === incident.incident_id && before.version >= incident.version) continue;
     seen.set(incident.key, seenOf(incident));
     const isNew = before?.incident_id !== incident.incident_id;
     const id = incident.incident_id;
@@ -42,14 +44,21 @@ export function transitionsOf(writes: Incident[], seen: Seen): Transition[] {
 }
 
 /**
- * Transitions of several batches that go out as one message (a group window): per incident, an
- * opening followed by its resolution is one `resolved` that opened too; otherwise the latest says it.
+ * Transitions of several batches that go out as one message (a group window): per incident, the
+ * highest version says it, and a resolution with an opening beside it is one `resolved` that opened
+ * too. By version, not arrival: a redriven opening can arrive after its incident's resolution, and
+ * must not replace it (the resolution, committed with it, would never be told).
  */
 export function mergeTransitions(transitions: readonly Transition[]): Transition[] {
   const out = new Map<string, Transition>();
   for (const t of transitions) {
     const before = out.get(t.incident.incident_id);
-    out.set(t.incident.incident_id, before && t.transition === 'resolved' ? { ...t, openedToo: t.openedToo || before.transition === 'opened' || before.openedToo } : t);
+    if (!before) {
+      out.set(t.incident.incident_id, t);
+      continue;
+    }
+    const [older, newer] = before.incident.version > t.incident.version ? [t, before] : [before, t];
+    out.set(t.incident.incident_id, newer.transition === 'resolved' ? { ...newer, openedToo: newer.openedToo || older.transition === 'opened' || older.openedToo } : newer);
   }
   return [...out.values()];
 }

@@ -80,11 +80,14 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
   /** A batch's transitions against what was notified; the marks move with them (see the handler). */
   const plan = (batch: BusMessage[], dead: OutgoingMessage[]): { transitions: Transition[]; sources: Map<string, BusMessage[]> } => {
     const writes: Incident[] = [];
+    const told: Transition[] = [];
     const forced: Transition[] = [];
     const sources = new Map<string, BusMessage[]>();
     for (const message of batch) {
       if (!message.value) {
-        seen.delete(message.key); // a forgotten incident: nothing to tell
+        // A forgotten incident: nothing to tell. In order: what the batch wrote before is told first.
+        told.push(...transitionsOf(writes.splice(0), seen));
+        seen.delete(message.key);
         continue;
       }
       // Counters only: published (and told, if at all) by the correlator's flush, unless this
@@ -97,7 +100,8 @@ async function startDestination(deps: RoleDeps, destination: NotifyDestination):
       if (message.headers[REDRIVE_HEADER] !== undefined) forced.push(forcedTransition(incident));
       else writes.push(incident);
     }
-    return { transitions: [...transitionsOf(writes, seen).filter((t) => wanted(destination, t)), ...forced], sources };
+    told.push(...transitionsOf(writes, seen));
+    return { transitions: [...told.filter((t) => wanted(destination, t)), ...forced], sources };
   };
 
   const consumer = await bus.consume({

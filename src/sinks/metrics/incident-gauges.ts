@@ -10,7 +10,7 @@ type DeviceLabels = { device_mac: string; device_type: string; site_id: string }
 
 /**
  * Follows the incident stream into `mistbridge_incidents_open`, `mistbridge_incidents_total` and
- * `mistbridge_device_up`. Versions only grow per key, so a redelivered or older write changes nothing.
+ * `mistbridge_device_up`. Versions only grow per incident, so a redelivered or older write changes nothing.
  */
 export class IncidentGauges {
   readonly #latest = new Map<string, Tracked>();
@@ -30,9 +30,13 @@ export class IncidentGauges {
       if (previous.device) this.devices.remove(previous.device.device_mac);
       return;
     }
-    if (previous && previous.version >= incident.version) return;
+    // Within one incident (a key forgotten, its tombstone unread, starts its next incident at version 1).
+    if (previous && previous.incident_id === incident.incident_id && previous.version >= incident.version) return;
     if (previous) this.#untrack(previous);
-    const { incident_id, version, state, kind, severity, updated_at } = incident;
+    const { incident_id, version, state, kind, severity } = incident;
+    // Versions of a key come in order: a later one is as recent as the one before it, even when its
+    // events are stamped earlier (a new incident opened by a late down event after a resolution).
+    const updated_at = Math.max(incident.updated_at, previous?.updated_at ?? 0);
     const device = kind === 'device' && incident.entities[0] ? deviceLabels(incident) : null;
     this.#latest.set(key, { incident_id, version, state, kind, severity, updated_at, device });
     if (state === 'open') this.family.incidentsOpen.inc({ kind, severity });

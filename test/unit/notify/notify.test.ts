@@ -1,7 +1,7 @@
 import type { NotifyDestination } from '../../../src/config/config';
 import type { Incident } from '../../../src/domain/incident';
 import { bodies, duration, line } from '../../../src/notify/messages';
-import { transitionsOf, wanted, type Seen } from '../../../src/notify/transitions';
+import { forcedTransition, mergeTransitions, transitionsOf, wanted, type Seen } from '../../../src/notify/transitions';
 
 const incident = (patch: Partial<Incident>): Incident => ({
   incident_id: 'i1', key: 'device:o:aa', kind: 'device', state: 'open', severity: 'medium', severity_id: 3, title: 'AP AP-1 (aa) offline at HQ',
@@ -24,8 +24,28 @@ describe('transitionsOf', () => {
     expect(line(t[0]!)).toBe('[resolved] AP AP-1 (aa) offline at HQ: resolved after 40 s (opened 1970-01-01 00:00 UTC)');
   });
 
+  it('the next incident of a key is announced whatever its version (the key was forgotten: its versions start again)', () => {
+    const seen: Seen = new Map([['device:o:aa', { incident_id: 'i1', state: 'resolved' as const, version: 3 }]]);
+    expect(transitionsOf([incident({ incident_id: 'i2', version: 1 })], seen)).toEqual([expect.objectContaining({ transition: 'opened', incident: expect.objectContaining({ incident_id: 'i2' }) })]);
+  });
+
   it('an incident never seen is announced from whatever version comes first (its opening may have been compacted away)', () => {
     expect(transitionsOf([incident({ version: 4, event_count: 3, updated_at: 9 })], new Map()).map((t) => t.transition)).toEqual(['opened']);
+  });
+});
+
+describe('mergeTransitions (one group window)', () => {
+  const resolved = incident({ version: 2, state: 'resolved', resolved_at: 40_000 });
+
+  it('an opening then its resolution is one resolved that opened too', () => {
+    const [opened] = transitionsOf([incident({})], new Map());
+    const [closed] = transitionsOf([resolved], new Map([['device:o:aa', { incident_id: 'i1', state: 'open' as const, version: 1 }]]));
+    expect(mergeTransitions([opened!, closed!])).toEqual([expect.objectContaining({ transition: 'resolved', openedToo: true, incident: resolved })]);
+  });
+
+  it('a redriven opening that comes after its resolution never undoes it (the resolution would be lost)', () => {
+    const [closed] = transitionsOf([resolved], new Map([['device:o:aa', { incident_id: 'i1', state: 'open' as const, version: 1 }]]));
+    expect(mergeTransitions([closed!, forcedTransition(incident({}))])).toEqual([expect.objectContaining({ transition: 'resolved', openedToo: true, incident: resolved })]);
   });
 });
 
