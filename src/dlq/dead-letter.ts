@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { BatchContext, BusMessage, OutgoingMessage } from '../bus/bus';
 import type { RoleDeps } from '../shared/role-deps';
+import { SCHEMA_HEADER } from '../shared/avro';
 import { previousOf, sourceTopic } from './letters';
 
 import type { DlqReason, Stage } from './reasons';
@@ -25,6 +26,11 @@ export interface DeadLetterRecord {
   previous?: Array<{ id: string; reason: string; error: string }>;
   /** Notify letters (0.3): the destination (route name, never its URL) that refused the message. */
   destination?: string;
+  /**
+   * Avro messages (0.3): the writer schema's fingerprint (header `mistbridge-schema`), so that a
+   * redrive is read with the schema it was written with (another version's, in a rolling deploy).
+   */
+  schema?: string;
 }
 
 export interface LetterOptions {
@@ -50,6 +56,7 @@ export function deadLetter<S extends Stage>(stage: S, reason: DlqReason<S>, erro
     ...(truncated ? { truncated: true as const } : {}),
     ...(options.previous?.length ? { previous: options.previous } : {}),
     ...(options.destination ? { destination: options.destination } : {}),
+    ...(source.headers[SCHEMA_HEADER] ? { schema: source.headers[SCHEMA_HEADER] } : {}),
   };
   const record: DeadLetterRecord = { id: letterId(body), ...body };
   return { key: source.key, value: Buffer.from(JSON.stringify(record)), headers: { stage, reason } };

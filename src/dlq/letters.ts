@@ -1,5 +1,6 @@
 import type { BusMessage, OutgoingMessage } from '../bus/bus';
 import { compactedTopics, type Topics } from '../bus/topics';
+import { SCHEMA_HEADER } from '../shared/avro';
 import { letterId, type DeadLetterRecord, type Stage } from './dead-letter';
 
 /** A redrive marker (CONTRACT section 1): the letter `redriven` was put back at `at`. */
@@ -107,6 +108,8 @@ export function redrivePlan(letter: StoredLetter, topics: Topics, destinations: 
   const previous = [...(letter.previous ?? []), { id: letter.id, reason: letter.reason, error: letter.error }];
   const headers: Record<string, string> = { [REDRIVE_HEADER]: letter.stage, [REDRIVE_PREVIOUS_HEADER]: JSON.stringify(previous) };
   if (topic === topics.redrive) headers[REDRIVE_SOURCE_HEADER] = letter.topic;
+  // Read with the schema it was written with (a 0.2 letter names none: 0.2 wrote this version's schemas).
+  if (letter.schema) headers[SCHEMA_HEADER] = letter.schema;
   // The original receive time is not kept with a letter: a redriven webhook counts as received now.
   if (topic === topics.raw) headers.content_type = 'application/json';
   const value = Buffer.from(letter.value_base64, 'base64');

@@ -1,8 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import type { OutgoingMessage } from '../../../src/bus/bus';
+import { topicNames } from '../../../src/bus/topics';
 import { deadLetter } from '../../../src/dlq/dead-letter';
+import { redrivePlan } from '../../../src/dlq/letters';
 import { incidentCodec, type Incident } from '../../../src/domain/incident';
 import { LabelLimiter } from '../../../src/shared/label-limiter';
+import { SCHEMA_HEADER } from '../../../src/shared/avro';
 import { createMetrics } from '../../../src/shared/metrics';
 import { DeviceInfo } from '../../../src/sinks/metrics/device-info';
 import { DeviceUp } from '../../../src/sinks/metrics/device-state';
@@ -64,6 +68,25 @@ describe('IncidentGauges: incident and device gauges from the incident stream', 
     expect(await values(family, 'deviceUp')).toEqual([]);
   });
 
+  it("a device follows its key's latest incident, even one whose events are older than the last version (events out of order)", async () => {
+    const family = createMetrics(['metrics'], undefined, { processMetrics: false }).events!;
+    const gauges = new IncidentGauges(family, new DeviceUp(family.deviceUp));
+    gauges.apply('device:o:aa', incident({ updated_at: 200 }), true);
+    gauges.apply('device:o:aa', incident({ version: 2, state: 'resolved', resolved_at: 200, updated_at: 200 }), true);
+    // The next incident on the key opened from a down event stamped before the last update of the one before.
+    gauges.apply('device:o:aa', incident({ incident_id: 'i2', version: 3, updated_at: 150 }), true);
+    expect(await values(family, 'deviceUp')).toEqual([{ device_mac: 'aa', device_type: 'ap', site_id: 's', value: 0 }]);
+  });
+
+  it('counts the next incident of a key whose tombstone it never read (its versions start again at 1)', async () => {
+    const family = createMetrics(['metrics'], undefined, { processMetrics: false }).events!;
+    const gauges = new IncidentGauges(family, new DeviceUp(family.deviceUp));
+    gauges.apply('device:o:aa', incident({ version: 3, state: 'resolved', resolved_at: 5, updated_at: 5 }), false);
+    gauges.apply('device:o:aa', incident({ incident_id: 'i2', version: 1, updated_at: 9 }), true);
+    expect(await values(family, 'incidentsOpen')).toEqual([{ kind: 'device', severity: 'medium', value: 1 }]);
+    expect(await values(family, 'deviceUp')).toEqual([{ device_mac: 'aa', device_type: 'ap', site_id: 's', value: 0 }]);
+  });
+
   it('loads existing state without counting it as transitions', async () => {
     const family = createMetrics(['metrics'], undefined, { processMetrics: false }).events!;
     new IncidentGauges(family, new DeviceUp(family.deviceUp)).apply('device:o:aa', incident({}), false);
@@ -119,6 +142,15 @@ describe('dead letters (CONTRACT section 4)', () => {
     expect(letter).not.toHaveProperty('truncated');
     const again = JSON.parse(deadLetter('splunk', 'hec_rejected', 'HEC code 7', source, { now: 1235, maxValueBytes: 1000 }).value!.toString());
     expect(again.id).not.toBe(letter.id);
+  });
+
+  it('keeps the writer schema of an Avro message, and a redrive puts it back (another version wrote it)', () => {
+    const avro = { ...source, topic: 'mist.incidents', headers: { [SCHEMA_HEADER]: 'f'.repeat(64) } };
+    const letter = JSON.parse(deadLetter('splunk', 'hec_rejected', 'HEC code 6', avro, { now: 1, maxValueBytes: 1000 }).value!.toString());
+    expect(letter.schema).toBe('f'.repeat(64));
+    const [planned] = redrivePlan({ ...letter, redriven_at: null }, topicNames('mist.')) as Array<{ topic: string; message: OutgoingMessage }>;
+    expect(planned).toMatchObject({ topic: 'mist.redrive', message: { headers: { [SCHEMA_HEADER]: 'f'.repeat(64), 'mistbridge-redrive': 'splunk' } } });
+    expect(JSON.parse(deadLetter('splunk', 'hec_rejected', 'x', source, { now: 1, maxValueBytes: 1000 }).value!.toString())).not.toHaveProperty('schema');
   });
 
   it('cuts a value that would not fit the DLQ, and says so', () => {
