@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { isQuiet, type BusMessage, type OutgoingMessage } from '../bus';
-import { CompactedStore, type StoredRecord } from './compacted-store';
+import { CompactedStore, type LoggedRecord } from './compacted-store';
 import type { Entry, LogReader, TopicLog } from './topic-log';
 
 /** Entries of compacted topics are durable themselves: they never hold the raw journal back. */
@@ -67,8 +67,8 @@ export class CompactedTopics {
 
   /**
    * Where `group` starts in the topic: the records before the log's first entry it has not
-   * committed (the latest of each key, from the store: Kafka's compaction rules), then the log
-   * from `position`. An ephemeral reader starts with every live record. A group the store has
+   * committed (from the store: the latest of each key and the superseded ones it had yet to read),
+   * then the log from `position`. An ephemeral reader starts with every live record. A group the store has
    * never seen starts at the end when `fromEnd`, and that position is committed at once.
    */
   start(log: TopicLog<LogReader>, group: string, options: { ephemeral: boolean; fromEnd: boolean }): { catchUp: BusMessage[]; position: number } {
@@ -93,8 +93,8 @@ export class CompactedTopics {
     }
     const committed = store.committed(group);
     const catchUp = store
-      .live()
-      .filter((r) => r.seq >= committed && r.seq < firstInLog)
+      .since(committed)
+      .filter((r) => r.seq < firstInLog)
       .map((r) => asMessage(log.name, r));
     let position = log.base;
     while (position < log.end && (log.at(position)!.seq ?? 0) < committed) position++;
@@ -136,6 +136,6 @@ export class CompactedTopics {
   }
 }
 
-function asMessage(topic: string, record: StoredRecord): BusMessage {
+function asMessage(topic: string, record: LoggedRecord): BusMessage {
   return { topic, partition: 0, offset: String(record.seq), key: record.key, value: record.value, headers: record.headers };
 }

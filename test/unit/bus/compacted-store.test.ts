@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompactedStore } from '../../../src/bus/embedded/compacted-store';
+import { CompactedStore, MAX_PENDING_RECORDS } from '../../../src/bus/embedded/compacted-store';
 
 const value = (text: string): Buffer => Buffer.from(text);
 
@@ -39,6 +39,48 @@ describe('CompactedStore: the embedded compacted topic', () => {
     const lines = readFileSync(join(dir, 'mist.incidents.log'), 'utf8').trim().split('\n');
     expect(lines.length).toBeLessThan(1200);
     expect(open().live().map((r) => r.value.toString())).toEqual(Array.from({ length: 10 }, (_, i) => `v${2990 + i}`));
+  });
+
+  it('keeps a superseded record until every group committed it, across restarts (a lagging group still reads it)', async () => {
+    const store = open();
+    await store.append([{ key: 'site', headers: {}, value: value('A open') }]);
+    store.commit('mistbridge-notify-hook', 1);
+    store.commit('mistbridge-splunk', 1);
+    // A's resolution, A forgotten (a tombstone), then a new incident on the same key; notify had
+    // committed none of them when the process died.
+    await store.append([{ key: 'site', headers: {}, value: value('A resolved') }]);
+    await store.append([{ key: 'site', headers: {}, value: null }]);
+    await store.append([{ key: 'site', headers: {}, value: value('B open') }]);
+    store.commit('mistbridge-splunk', 4);
+    const reopened = open();
+    expect(reopened.live().map((r) => r.value.toString())).toEqual(['B open']);
+    expect(reopened.since(reopened.committed('mistbridge-notify-hook')).map((r) => [r.seq, r.value?.toString() ?? null])).toEqual([
+      [1, 'A resolved'],
+      [2, null],
+      [3, 'B open'],
+    ]);
+    // Once every group has them, compaction drops them.
+    reopened.commit('mistbridge-notify-hook', 4);
+    expect(reopened.since(0).map((r) => r.value?.toString())).toEqual(['B open']);
+    expect(open().since(0).map((r) => r.value?.toString())).toEqual(['B open']);
+  });
+
+  it('never keeps a superseded quiet record (a counter-only incident version): a later one of its key says more', async () => {
+    const store = open();
+    store.commit('mistbridge-splunk', 0);
+    await store.append([{ key: 'k', headers: { 'mistbridge-output': 'quiet' }, value: value('count 2') }]);
+    await store.append([{ key: 'k', headers: { 'mistbridge-output': 'quiet' }, value: value('count 3') }]);
+    expect(store.since(0).map((r) => r.value?.toString())).toEqual(['count 3']);
+    expect(open().since(0).map((r) => r.value?.toString())).toEqual(['count 3']);
+  });
+
+  it('keeps at most MAX_PENDING_RECORDS superseded records for a group that stays behind', async () => {
+    const store = open();
+    store.commit('mistbridge-gone', 0);
+    for (let i = 0; i < MAX_PENDING_RECORDS + 1500; i += 500) await store.append(Array.from({ length: 500 }, (_, j) => ({ key: 'k', headers: {}, value: value(`v${i + j}`) })));
+    const since = open().since(0);
+    expect(since).toHaveLength(MAX_PENDING_RECORDS + 1);
+    expect(since[since.length - 1]!.value?.toString()).toBe(`v${MAX_PENDING_RECORDS + 1499}`);
   });
 
   it('reads what 0.1 wrote: record lines without a format line, bare group offsets', () => {
