@@ -13,6 +13,8 @@ export class FakeChat {
   readonly script: Reply[] = [];
   /** While set, every request is answered with this status (after the script). */
   down: number | null = null;
+  /** Paths whose next request is refused with 400 (a destination rejecting a message), once each. */
+  readonly refuseNext = new Set<string>();
   url = '';
   #server: http.Server | null = null;
   readonly #held: http.ServerResponse[] = [];
@@ -22,7 +24,7 @@ export class FakeChat {
       let text = '';
       req.on('data', (c: Buffer) => (text += c.toString()));
       req.on('end', () => {
-        const reply = this.script.shift() ?? { status: this.down ?? 200 };
+        const reply = this.script.shift() ?? (this.refuseNext.delete(req.url ?? '') ? { status: 400 } : { status: this.down ?? 200 });
         this.received.push({ path: req.url ?? '', body: JSON.parse(text) as Json, status: reply.hold ? 0 : reply.status, at: Date.now() });
         if (reply.hold) {
           this.#held.push(res);

@@ -134,7 +134,8 @@ export class FakeHec {
         return send(400, { text: 'Invalid data format', code: 6, 'invalid-event-number': 0 });
       }
       if (envelopes.length === 0) return send(400, { text: 'No data', code: 5 });
-      const refused = this.refuseOnce ? envelopes.findIndex(this.refuseOnce) : -1;
+      // An outage answers first: the refusal waits for a request that reaches Splunk.
+      const refused = this.refuseOnce && !this.down ? envelopes.findIndex(this.refuseOnce) : -1;
       if (refused >= 0) this.refuseOnce = null;
       const reply = this.down ?? (refused >= 0 ? HEC_REPLIES.invalidFormat(refused) : this.script.shift());
       if (reply) {

@@ -42,7 +42,15 @@ export type Command =
   /** An event Mist sent that never arrived (it is in the Mist API's search, not on the webhook). */
   | { type: 'missed'; post: Post }
   /** A back-fill pass of the Mist API companion; with `failedWrite`, its marks cannot be written (then a pass that can). */
-  | { type: 'backfill'; failedWrite: boolean };
+  | { type: 'backfill'; failedWrite: boolean }
+  /** Splunk refuses the next Mist event or incident version it is sent: a letter of stage splunk. */
+  | { type: 'refuse'; what: 'event' | 'incident' }
+  /** The generic webhook destination refuses its next message (400): letters of stage notify for it. */
+  | { type: 'chatRefuse' }
+  /** Every waiting letter of the splunk and notify stages redriven through the admin API. */
+  | { type: 'redrive' }
+  /** Crash; a later version (its schema one optional field more) rewrites the latest record of an incident; start again. */
+  | { type: 'foreign'; pick: number };
 
 /**
  * Role sets the model restarts with: every role, or every consumer without the ingress (draining).
@@ -80,6 +88,10 @@ export const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.boolean().map((up): Command => ({ type: 'chat', up })) },
   { weight: 2, arbitrary: postArb.map((p): Command => ({ type: 'missed', post: { ...p, kind: 'device' } })) },
   { weight: 2, arbitrary: fc.boolean().map((failedWrite): Command => ({ type: 'backfill', failedWrite })) },
+  { weight: 1, arbitrary: fc.constantFrom('event' as const, 'incident' as const).map((what): Command => ({ type: 'refuse', what })) },
+  { weight: 1, arbitrary: fc.constant<Command>({ type: 'chatRefuse' }) },
+  { weight: 1, arbitrary: fc.constant<Command>({ type: 'redrive' }) },
+  { weight: 1, arbitrary: fc.nat().map((pick): Command => ({ type: 'foreign', pick })) },
 );
 
 /** A webhook body for a post, its event at `eventMs` (distinct per post: ties are not what this model is about). */
@@ -230,15 +242,18 @@ export function comparable(incidents: Array<Record<string, unknown>>): ExpectedI
 
 /**
  * Incident versions reaching Splunk: a redelivery of a version already seen is allowed (at least
- * once), but every new version of an incident must be higher than any before it.
+ * once), but every new version of an incident must be higher than any before it; a version Splunk
+ * refused (`redriven`, `<incident_id> v<version>`) arrives when its letter is redriven, and is left out.
  */
-export function versionProblems(hec: FakeHec): string[] {
+export function versionProblems(hec: FakeHec, redriven: ReadonlySet<string> = new Set()): string[] {
   const seen = new Map<string, Set<number>>();
   const highest = new Map<string, number>();
   const problems: string[] = [];
   for (const envelope of hec.incidents()) {
     const id = envelope.event.incident_id as string;
     const version = envelope.event.version as number;
+    // A version Splunk refused comes back when its letter is redriven, after later ones.
+    if (redriven.has(`${id} v${version}`)) continue;
     const versions = seen.get(id) ?? new Set<number>();
     seen.set(id, versions);
     if (versions.has(version)) continue;
